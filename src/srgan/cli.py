@@ -1,0 +1,157 @@
+"""The ``srgan`` command: argument parsing only; each subcommand calls one function elsewhere.
+
+Errors the user can fix (``SrganError``) become one line on stderr and a non-zero exit code; heavy
+modules are imported inside the subcommand that needs them, so ``srgan --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from srgan import __version__
+from srgan.errors import SrganError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other usage error here
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
+
+
+# ------------------------------------------------------------------------------------------ subcommands
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from srgan.train import load_config, train
+
+    overrides = {
+        "data": a.data, "val": a.val, "steps": a.steps, "batch_size": a.batch_size, "crop": a.crop,
+        "checkpoint_every": a.checkpoint_every, "precision": a.precision, "device": a.device, "seed": a.seed,
+    }
+    if a.resume:
+        if a.config or a.set:
+            raise UsageError("srgan train: --resume continues a run with its saved config; give no CONFIG or --set")
+        run = train(None, resume=a.resume, overrides=overrides)
+    else:
+        if not a.config:
+            raise UsageError("srgan train: give a CONFIG.yaml (see configs/) or --resume RUN_DIR")
+        cfg = load_config(a.config, overrides, a.set)
+        run = train(cfg, out=a.out)
+    print(f"run folder: {run}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from srgan.evaluate import evaluate, print_table
+
+    datasets = [d for group in a.data for d in group]
+    results = evaluate(
+        a.model, datasets, scale=a.scale, noise=a.noise, device=a.device, precision=a.precision,
+        max_images=a.max_images, per_image_csv=a.csv,
+    )
+    if a.json:
+        import json
+
+        print(json.dumps({"results": results}))
+    else:
+        print_table(results)
+    return 0
+
+
+def cmd_degrade(a: argparse.Namespace) -> int:
+    from srgan.degrade import degrade_files
+
+    written, failed = degrade_files(a.inputs, a.output, scale=a.scale, noise=a.noise, seed=a.seed)
+    print(f"{written} written, {failed} failed -> {a.output}")
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="srgan",
+        description="Super-resolve and denoise photos with SRGAN (Ledig et al., CVPR 2017).",
+        formatter_class=_formatter,
+    )
+    p.add_argument("--version", action="version", version=f"srgan {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser(
+        "train", formatter_class=_formatter,
+        help="train SRResNet, SRGAN or the denoiser from a YAML config",
+        description="Train a model. Flags override the YAML; --set reaches any other config key. "
+        "Checkpoints, metrics.jsonl, sample panels and model.safetensors go to the run folder.",
+    )
+    t.add_argument("config", nargs="?", help="YAML config (configs/srresnet_x4.yaml, srgan_x4.yaml, denoiser.yaml)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    t.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/KIND-TIMESTAMP)")
+    t.add_argument("--data", nargs="+", metavar="SOURCE", help="training sources: folders, .txt lists, mnist:DIR, stl10:DIR")
+    t.add_argument("--val", metavar="DIR", help="validation images: folder or .txt list")
+    t.add_argument("--steps", type=int, help="total optimisation steps")
+    t.add_argument("--batch-size", type=int, help="images per step per process")
+    t.add_argument("--crop", type=int, help="HR crop size in pixels")
+    t.add_argument("--checkpoint-every", type=int, metavar="N", help="write a checkpoint every N steps")
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="auto: bf16 on CPUs that support it, AMP on CUDA")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train")
+    t.add_argument("--seed", type=int, help="seed for initialisation and data order")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable; dotted keys reach nested ones)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser(
+        "evaluate", formatter_class=_formatter,
+        help="PSNR/SSIM on benchmark sets with the field's protocol",
+        description="Evaluate a model on datasets: PSNR and SSIM on the Y channel (BT.601), border of `scale` "
+        "pixels removed, plus RGB PSNR/SSIM. A DATASET is a benchmark folder with HR/ (and LR_bicubic/X<scale>/), "
+        "a flat folder of HR images, or a .txt list of HR image paths relative to the file.",
+    )
+    e.add_argument("--model", default="bicubic", help="bicubic, a shipped model name, a .safetensors file, a checkpoint or a run folder")
+    e.add_argument("--data", nargs="+", action="append", required=True, metavar="DATASET", help="one or more datasets (repeat the flag to add more)")
+    e.add_argument("--scale", type=int, default=4, help="upscaling factor")
+    e.add_argument("--noise", type=float, nargs="+", metavar="SIGMA", help="for a denoiser: Gaussian σ on [0,1] (default 0.1 0.2 0.4 0.5)")
+    e.add_argument("--json", action="store_true", help='print one JSON object {"results": [...]} on stdout')
+    e.add_argument("--csv", metavar="FILE", help="also write per-image metrics to this CSV file")
+    e.add_argument("--max-images", type=int, metavar="N", help="only the first N images of each dataset")
+    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run the model")
+    e.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="fp32", help="model precision")
+    e.set_defaults(func=cmd_evaluate)
+
+    d = sub.add_parser(
+        "degrade", formatter_class=_formatter,
+        help="make LR (and/or noisy) images from HR images",
+        description="HR images -> LR images with the same file names, as PNG: MATLAB-compatible bicubic ×SCALE "
+        "downscale (uint8 mode), then, if asked, clipped Gaussian noise. --scale 1 --noise S makes noisy copies only.",
+    )
+    d.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
+    d.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created when absent)")
+    d.add_argument("--scale", type=int, default=4, help="downscaling factor (1: no resize)")
+    d.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise σ on the [0,1] scale, added after the downscale")
+    d.add_argument("--seed", type=int, default=0, help="noise seed")
+    d.set_defaults(func=cmd_degrade)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return args.func(args)
+    except SrganError as e:
+        msg = str(e)
+        print(msg if msg.startswith("srgan") else f"srgan: error: {msg}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("srgan: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

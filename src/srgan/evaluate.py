@@ -1,0 +1,221 @@
+"""The field's evaluation protocol for ×s super-resolution and for denoising.
+
+SR: each HR image is cropped to a multiple of the scale; its LR input is the dataset's own
+``LR_bicubic/X<s>/<name>`` when the dataset ships one (the standard MATLAB-bicubic inputs), else our
+MATLAB-compatible ``imresize`` in uint8 mode. The output is compared with HR by PSNR and SSIM on the Y
+channel (BT.601) with ``s`` border pixels removed, as in Ledig et al. and every SR paper since, and also
+on RGB. Gray images are compared as R = G = B.
+
+Denoising: clipped Gaussian noise of each σ (seed 0) is added to HR, the result quantised to 8 bits like a
+saved photo; PSNR/SSIM on RGB of the noisy input and of the denoised output.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from srgan.errors import SrganError
+
+DEFAULT_SIGMAS = (0.1, 0.2, 0.4, 0.5)
+
+
+def find_dataset(spec: str | Path, scale: int) -> tuple[str, list[tuple[Path, Path | None]]]:
+    """(name, [(hr_path, lr_path or None)]) for a benchmark folder, a flat folder or a .txt list."""
+    from srgan.data import _find_image_files, read_path_list
+
+    p = Path(spec)
+    if p.is_file() and p.suffix == ".txt":
+        return p.stem, [(hr, None) for hr in read_path_list(p)]
+    if not p.is_dir():
+        raise SrganError(f"{p}: dataset not found (a benchmark folder with HR/, a folder of images, or a .txt list)")
+    if (p / "HR").is_dir():
+        hrs = _find_image_files(p / "HR")
+        lr_dir = p / "LR_bicubic" / f"X{scale}"
+        pairs = []
+        for hr in hrs:
+            lr = None
+            if lr_dir.is_dir():
+                lr = lr_dir / hr.relative_to(p / "HR")
+                if not lr.is_file():
+                    raise SrganError(f"{lr}: LR image missing for {hr.name}")
+            pairs.append((hr, lr))
+    else:
+        pairs = [(hr, None) for hr in _find_image_files(p)]
+    if not pairs:
+        raise SrganError(f"{p}: no images found")
+    return p.name, pairs
+
+
+def _read_u8(path: Path) -> np.ndarray:
+    from srgan.images import read_image
+
+    px = read_image(path).pixels
+    if px.dtype != np.uint8:
+        px = np.rint(px / 257.0).astype(np.uint8)
+    return px
+
+
+def _rgb(a: np.ndarray) -> np.ndarray:
+    return np.repeat(a, 3, axis=2) if a.ndim == 3 and a.shape[2] == 1 else a
+
+
+def load_upscaler(model: str, scale: int, device: str, precision: str):
+    """A function uint8 H×W×C → uint8 H·s×W·s×C, plus its name, kind and content backbone."""
+    from srgan.imresize import imresize_uint8
+
+    if model == "bicubic":
+        return (lambda lr: imresize_uint8(lr, scale=scale)), "bicubic", "bicubic", "none"
+    from srgan import zoo
+    from srgan.infer import Runner
+
+    state, card = zoo.load_state(zoo.resolve(model))
+    net, kind = zoo.build_from_state(state, card)
+    runner = Runner.create(net, kind, device=device, precision=precision)
+    if kind != "denoiser" and runner.scale != scale:
+        raise SrganError(f"model {model} is ×{runner.scale}, but --scale is {scale}")
+    name = card.get("name") or Path(model).stem
+    return runner.run_array, name, kind, card.get("backbone", "none")
+
+
+def evaluate(
+    model: str,
+    datasets: list[str],
+    scale: int = 4,
+    noise: list[float] | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    max_images: int | None = None,
+    per_image_csv: str | None = None,
+) -> list[dict]:
+    from srgan.imresize import imresize_uint8
+    from srgan.metrics import hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
+
+    if scale not in (2, 3, 4, 8):
+        raise SrganError(f"--scale must be 2, 3, 4 or 8, not {scale}")
+    fn, name, kind, backbone = load_upscaler(model, scale, device, precision)
+    if kind == "denoiser":
+        return _evaluate_denoiser(fn, name, datasets, list(noise or DEFAULT_SIGMAS), max_images, per_image_csv)
+    if noise:
+        raise SrganError("--noise applies to denoiser models only")
+    results, rows = [], []
+    for spec in datasets:
+        ds_name, pairs = find_dataset(spec, scale)
+        pairs = pairs[:max_images] if max_images else pairs
+        m = {"psnr_y": [], "ssim_y": [], "psnr_rgb": [], "ssim_rgb": [], "hf_ratio": []}
+        seconds, megapixels = 0.0, 0.0
+        for hr_path, lr_path in pairs:
+            hr = _read_u8(hr_path)
+            h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
+            hr = np.ascontiguousarray(hr[:h, :w])
+            if lr_path is not None:
+                lr = _read_u8(lr_path)
+                if lr.shape[:2] != (h // scale, w // scale):
+                    raise SrganError(
+                        f"{lr_path}: LR size {lr.shape[1]}×{lr.shape[0]} does not match HR {w}×{h} / {scale}"
+                    )
+                if lr.shape[2] != hr.shape[2]:
+                    lr, hr = _rgb(lr), _rgb(hr)
+            else:
+                lr = imresize_uint8(hr, scale=1 / scale)
+            t0 = time.perf_counter()
+            sr = fn(lr)
+            seconds += time.perf_counter() - t0
+            megapixels += sr.shape[0] * sr.shape[1] / 1e6
+            sr3, hr3 = _rgb(sr), _rgb(hr)
+            vals = {
+                "psnr_y": psnr_y(sr3, hr3, border=scale), "ssim_y": ssim_y(sr3, hr3, border=scale),
+                "psnr_rgb": psnr_rgb(sr3, hr3, border=scale), "ssim_rgb": ssim_rgb(sr3, hr3, border=scale),
+                "hf_ratio": hf_ratio(sr3, hr3, border=scale),
+            }
+            for k, v in vals.items():
+                m[k].append(v)
+            rows.append({"dataset": ds_name, "image": hr_path.name, "model": name, **vals})
+        results.append({
+            "dataset": ds_name, "model": name, "scale": scale, "images": len(pairs),
+            **{k: round(float(np.mean(v)), 4) for k, v in m.items()},
+            "seconds_per_mp": round(seconds / megapixels, 4) if megapixels else None,
+            "backbone": backbone,
+        })
+    if per_image_csv:
+        _write_csv(per_image_csv, rows)
+    return results
+
+
+def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, per_image_csv) -> list[dict]:
+    from srgan.metrics import psnr_rgb, ssim_rgb
+
+    results, rows = [], []
+    for spec in datasets:
+        ds_name, pairs = find_dataset(spec, 4)
+        pairs = pairs[:max_images] if max_images else pairs
+        clean = [_rgb(_read_u8(hr)) for hr, _ in pairs]
+        for sigma in sigmas:
+            if not 0 <= sigma <= 1:
+                raise SrganError(f"--noise {sigma}: σ must be on the [0, 1] scale")
+            rng = np.random.default_rng(0)
+            m = {"noisy_psnr_rgb": [], "noisy_ssim_rgb": [], "psnr_rgb": [], "ssim_rgb": []}
+            for (hr_path, _), hr in zip(pairs, clean):
+                noisy = add_gaussian_noise(hr, sigma, rng)
+                out = _rgb(fn(noisy))
+                vals = {
+                    "noisy_psnr_rgb": psnr_rgb(noisy, hr, border=0), "noisy_ssim_rgb": ssim_rgb(noisy, hr, border=0),
+                    "psnr_rgb": psnr_rgb(out, hr, border=0), "ssim_rgb": ssim_rgb(out, hr, border=0),
+                }
+                for k, v in vals.items():
+                    m[k].append(v)
+                rows.append({"dataset": ds_name, "image": hr_path.name, "model": name, "sigma": sigma, **vals})
+            results.append({
+                "dataset": ds_name, "model": name, "scale": 1, "images": len(pairs), "sigma": sigma,
+                **{k: round(float(np.mean(v)), 4) for k, v in m.items()},
+            })
+    if per_image_csv:
+        _write_csv(per_image_csv, rows)
+    return results
+
+
+def add_gaussian_noise(pixels: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Clipped Gaussian noise with σ on the [0, 1] scale, quantised back to the input's integer type."""
+    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    noisy = pixels / peak + rng.standard_normal(pixels.shape) * sigma
+    return np.rint(np.clip(noisy, 0, 1) * peak).astype(pixels.dtype)
+
+
+def _write_csv(path: str, rows: list[dict]) -> None:
+    from srgan.images import atomic_write_bytes
+    import io
+
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(Path(path), buf.getvalue().encode())
+
+
+def print_table(results: list[dict], file=sys.stdout) -> None:
+    if not results:
+        return
+    if "sigma" in results[0]:
+        cols = ["dataset", "model", "sigma", "images", "noisy_psnr_rgb", "noisy_ssim_rgb", "psnr_rgb", "ssim_rgb"]
+    else:
+        cols = ["dataset", "model", "scale", "images", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "hf_ratio", "seconds_per_mp"]
+    cells = [[_fmt(r.get(c)) for c in cols] for r in results]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)), file=file)
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)), file=file)
+    backbones = sorted({r.get("backbone", "none") for r in results} - {"none", None})
+    if backbones:
+        print(f"content-loss backbone: {', '.join(backbones)}", file=file)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "" if v is None else str(v)

