@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/srgan evaluate --model bicubic --data examples
 
 test: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	$(BIN)/python -m pytest -q
 
 clean-venv:

@@ -70,6 +70,16 @@ def cmd_degrade(a: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    from srgan.serve.server import serve
+
+    serve(
+        a.host, a.port, models=a.model or None, max_upload_mb=a.max_upload_mb, max_pixels=a.max_pixels,
+        queue_size=a.queue_size,
+    )
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- parser
 
 
@@ -133,6 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise σ on the [0,1] scale, added after the downscale")
     d.add_argument("--seed", type=int, default=0, help="noise seed")
     d.set_defaults(func=cmd_degrade)
+
+    s = sub.add_parser(
+        "serve", formatter_class=_formatter,
+        help="a local web page (and HTTP API) to upscale, denoise and compare photos",
+        description="Serve a page to drop a photo on, run a model and compare before and after, plus the HTTP API "
+        "behind it (POST /api/upscale, /api/denoise, /api/restore; docs at /docs). Needs the web extra: "
+        "pip install 'srgan[web]'. Runs one image at a time; requests beyond the queue get 503 with Retry-After.",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (the default is reachable from this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
+    s.add_argument("--model", action="append", metavar="NAME_OR_FILE", help="a model to offer (repeatable; default: every shipped model)")
+    s.add_argument("--max-upload-mb", type=float, default=25.0, metavar="N", help="largest upload, in MB")
+    s.add_argument("--max-pixels", type=int, default=8_000_000, metavar="N", help="largest upload, in pixels (0: no limit)")
+    s.add_argument("--queue-size", type=int, default=4, metavar="N", help="requests that may wait while one runs")
+    s.set_defaults(func=cmd_serve)
     return p
 
 

@@ -1,0 +1,246 @@
+"""The FastAPI app of ``srgan serve``: the page, the image API and its limits.
+
+Routes:
+
+- ``GET /``: the page (HTML, CSS and JavaScript from ``static/``, nothing from elsewhere).
+- ``POST /api/upscale``, ``/api/denoise``, ``/api/restore``: a multipart form with the photo in
+  ``image`` and options named like the CLI's flags; the answer is the result image.
+- ``POST /api/bicubic``: the upload resized with MATLAB-style bicubic, the baseline the page compares
+  an upscaled result against.
+- ``GET /api/models``: the model cards; ``GET /healthz``: ``{"status": "ok"}``; ``/docs``: OpenAPI.
+
+Errors are JSON ``{"detail": ...}``: 413 for too many bytes or pixels, 415 for files that are not an
+accepted image, 422 for bad options, unknown models and images that fail to decode, 503 with
+``Retry-After`` when the queue is full. Inference runs one job at a time (:mod:`srgan.serve.queue`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from srgan import __version__
+from srgan.errors import SrganError
+from srgan.images import Picture
+from srgan.serve import codec, jobs
+from srgan.serve.catalog import DENOISER_KINDS, UPSCALER_KINDS, Catalog, Loader, UnknownModel
+from srgan.serve.limits import BodyLimit
+from srgan.serve.queue import JobQueue, QueueFull
+
+STATIC = Path(__file__).parent / "static"
+
+DEFAULT_MAX_UPLOAD_MB = 25.0
+DEFAULT_MAX_PIXELS = 8_000_000  # an 8 MP photo is a 128 MP result at ×4: minutes and GBs on a CPU
+DEFAULT_QUEUE_SIZE = 4
+MAX_OUTSCALE = 8.0
+# Room for the form's other fields and the multipart boundaries on top of the file itself.
+FORM_OVERHEAD = 64 * 1024
+
+# The page needs nothing but its own origin; blob: is how it shows results it has fetched.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+Format = Literal["png", "jpeg", "webp"]
+ImageField = Annotated[UploadFile, File(description="the photo: PNG, JPEG, WebP, BMP or TIFF")]
+FormatField = Annotated[Format, Form(description="encoding of the result")]
+TileField = Annotated[int | None, Form(ge=16, description="process in tiles of this many pixels (less memory)")]
+
+IMAGE_RESPONSES: dict[int | str, dict] = {
+    200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}, "description": "the result image"},
+    413: {"description": "the upload has more bytes or pixels than this server allows"},
+    415: {"description": "not an image, or an image format that is not accepted"},
+    422: {"description": "bad options, unknown model, or an image that does not decode"},
+    503: {"description": "the queue is full: retry after the Retry-After header's seconds"},
+}
+
+
+def create_app(
+    models: Sequence[str] | None = None,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    loader: Loader | None = None,
+) -> FastAPI:
+    """Build the app.
+
+    Args:
+        models: model names or files to offer (loaded now); None offers every shipped model,
+            each loaded on first use.
+        max_upload_mb: largest upload in MB (2**20 bytes); bigger ones get 413.
+        max_pixels: largest upload in pixels, judged from the header; 0 or None for no limit.
+        queue_size: requests that may wait while one runs; more get 503 with Retry-After.
+        loader: name or path → model with ``upscale``/``denoise`` (default ``srgan.load``); tests
+            inject their own.
+    """
+    if max_upload_mb <= 0:
+        raise SrganError(f"--max-upload-mb must be positive, got {max_upload_mb}")
+    if max_pixels is not None and max_pixels < 0:
+        raise SrganError(f"--max-pixels must be 0 (no limit) or positive, got {max_pixels}")
+    if queue_size < 0:
+        raise SrganError(f"--queue-size must be 0 or more, got {queue_size}")
+    max_bytes = int(max_upload_mb * 2**20)
+    catalog = Catalog(models, loader)
+    queue = JobQueue(queue_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        queue.close()
+
+    app = FastAPI(
+        title="srgan",
+        version=__version__,
+        summary="Super-resolve and denoise photos with SRGAN, on this machine.",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=max_bytes + FORM_OVERHEAD)
+    app.state.catalog = catalog
+    app.state.queue = queue
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+
+    @app.exception_handler(codec.UploadError)
+    async def _upload_error(_request: Request, exc: codec.UploadError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(UnknownModel)
+    async def _unknown_model(_request: Request, exc: UnknownModel) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(SrganError)
+    async def _srgan_error(_request: Request, exc: SrganError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(QueueFull)
+    async def _queue_full(_request: Request, exc: QueueFull) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
+
+    async def answer(image: UploadFile, fmt: str, label: str, work: Callable[[Picture], Picture]) -> Response:
+        """Check the upload, run ``work`` on it in the queue, and answer with the encoded result."""
+        data = await image.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise codec.UploadError(413, f"the upload is too large: the limit is {max_upload_mb:g} MB")
+        codec.probe(data, max_pixels)
+
+        def job() -> tuple[bytes, str]:
+            source = codec.decode(data, max_pixels)
+            height, width = source.pixels.shape[:2]
+            return codec.encode(work(source), fmt), f"{width}x{height}"
+
+        try:
+            body, source_size = await queue.run(job)
+        except MemoryError:
+            raise codec.UploadError(413, "not enough memory for an image this large; try a smaller one or a tile size") from None
+        suffix, content_type = codec.OUTPUT_FORMATS[fmt]
+        return Response(
+            body,
+            media_type=content_type,
+            headers={
+                "Content-Disposition": f'inline; filename="{_stem(image.filename)}-{label}{suffix}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                # The upload's upright size, so a client can tell the scale and label its comparison.
+                "X-Source-Size": source_size,
+            },
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
+    @app.get("/healthz", summary="Liveness check")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/api/models", summary="The model cards this server offers")
+    async def list_models() -> list[dict]:
+        return catalog.cards()
+
+    @app.post("/api/upscale", summary="Super-resolve a photo", response_class=Response, responses=IMAGE_RESPONSES)
+    async def upscale(
+        image: ImageField,
+        model: Annotated[str | None, Form(description="an SRGAN or SRResNet model (default: the first offered)")] = None,
+        outscale: Annotated[float | None, Form(gt=0, le=MAX_OUTSCALE, description="final scale, if not the model's own")] = None,
+        tile: TileField = None,
+        format: FormatField = "png",
+    ) -> Response:
+        name = catalog.pick(model, UPSCALER_KINDS, "upscaler")
+        scale = outscale or catalog.card(name).get("scale")
+
+        def work(pic: Picture) -> Picture:
+            return jobs.upscale(catalog, pic, name, outscale=outscale, tile=tile)
+
+        return await answer(image, format, f"x{scale:g}" if scale else "upscaled", work)
+
+    @app.post("/api/denoise", summary="Remove noise from a photo", response_class=Response, responses=IMAGE_RESPONSES)
+    async def denoise(
+        image: ImageField,
+        model: Annotated[str | None, Form(description="a denoiser model (default: the first offered)")] = None,
+        tile: TileField = None,
+        format: FormatField = "png",
+    ) -> Response:
+        name = catalog.pick(model, DENOISER_KINDS, "denoiser")
+
+        def work(pic: Picture) -> Picture:
+            return jobs.denoise(catalog, pic, name, tile=tile)
+
+        return await answer(image, format, "denoised", work)
+
+    @app.post("/api/restore", summary="Denoise, then optionally upscale", response_class=Response, responses=IMAGE_RESPONSES)
+    async def restore(
+        image: ImageField,
+        denoiser: Annotated[str | None, Form(description="the denoiser (default: the first offered)")] = None,
+        upscaler: Annotated[str | None, Form(description="an upscaler to run after denoising (default: none)")] = None,
+        tile: TileField = None,
+        format: FormatField = "png",
+    ) -> Response:
+        denoiser_name = catalog.pick(denoiser, DENOISER_KINDS, "denoiser")
+        upscaler_name = catalog.pick(upscaler, UPSCALER_KINDS, "upscaler") if upscaler else None
+
+        def work(pic: Picture) -> Picture:
+            return jobs.restore(catalog, pic, denoiser_name, upscaler_name, tile=tile)
+
+        return await answer(image, format, "restored", work)
+
+    @app.post(
+        "/api/bicubic", summary="Bicubic resize (the baseline to compare with)",
+        response_class=Response, responses=IMAGE_RESPONSES,
+    )
+    async def bicubic(
+        image: ImageField,
+        width: Annotated[int | None, Form(ge=1, description="target width (default: the image's)")] = None,
+        height: Annotated[int | None, Form(ge=1, description="target height (default: the image's)")] = None,
+        format: FormatField = "png",
+    ) -> Response:
+        if (width is None) != (height is None):
+            raise codec.UploadError(422, "give both width and height, or neither")
+        if width and height and max_pixels and width * height > max_pixels * MAX_OUTSCALE**2:
+            raise codec.UploadError(422, f"{width}x{height} is larger than any result this server makes")
+
+        def work(pic: Picture) -> Picture:
+            h, w = pic.pixels.shape[:2]
+            return jobs.bicubic(pic, width or w, height or h)
+
+        return await answer(image, format, "bicubic", work)
+
+    return app
+
+
+def _stem(filename: str | None) -> str:
+    """A safe download name from the client's file name (which may hold anything, quotes included)."""
+    stem = Path(filename or "image").stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:80].strip("._") or "image"

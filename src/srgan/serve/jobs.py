@@ -1,0 +1,67 @@
+"""The work behind each endpoint, on decoded pictures: what runs on the one worker thread.
+
+Each job takes the upload as a :class:`~srgan.images.Picture` and returns the result as one, keeping
+the upload's ICC profile and EXIF (orientation already applied) so the result looks like the input
+in any colour-managed viewer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from srgan.errors import SrganError
+from srgan.images import Picture, from_array, to_array
+from srgan.imresize import imresize, imresize_uint8
+from srgan.serve.catalog import Catalog
+
+
+def upscale(catalog: Catalog, pic: Picture, model: str, *, outscale: float | None, tile: int | None) -> Picture:
+    result = catalog.get(model).upscale(to_array(pic), tile=tile, outscale=outscale)
+    return _like(pic, result)
+
+
+def denoise(catalog: Catalog, pic: Picture, model: str, *, tile: int | None) -> Picture:
+    result = catalog.get(model).denoise(to_array(pic), tile=tile)
+    return _like(pic, result)
+
+
+def restore(catalog: Catalog, pic: Picture, denoiser: str, upscaler: str | None, *, tile: int | None) -> Picture:
+    """Denoise, then upscale if asked: ``srgan.restore``'s two steps, on this server's loaded models.
+
+    Composed here rather than calling ``srgan.restore`` because that loads models by name, and the
+    server's models may come from files (or a test's loader) and are already loaded and kept.
+    """
+    result = catalog.get(denoiser).denoise(to_array(pic), tile=tile)
+    if upscaler is not None:
+        result = catalog.get(upscaler).upscale(result, tile=tile)
+    return _like(pic, result)
+
+
+def bicubic(pic: Picture, width: int, height: int) -> Picture:
+    """MATLAB-style bicubic resize to ``width``×``height``: the baseline a super-resolved result beats.
+
+    The same size returns the picture unchanged, which the page uses to show an upload in a format the
+    browser cannot display (TIFF), upright.
+    """
+    if (height, width) == pic.pixels.shape[:2]:
+        return pic
+    arr = to_array(pic)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.dtype == np.uint8:
+        out = imresize_uint8(arr, size=(height, width))
+    else:
+        x = torch.from_numpy(arr.astype(np.float32)).permute(2, 0, 1)
+        y = imresize(x, size=(height, width)).round_().clamp_(0, 65535)
+        out = y.permute(1, 2, 0).numpy().astype(np.uint16)
+    return _like(pic, out)
+
+
+def _like(source: Picture, result: np.ndarray) -> Picture:
+    if not isinstance(result, np.ndarray):
+        raise SrganError(f"the model returned {type(result).__name__}, expected an array")
+    pic = from_array(result)
+    pic.exif = source.exif
+    pic.icc_profile = source.icc_profile
+    return pic

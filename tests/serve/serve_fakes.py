@@ -1,0 +1,125 @@
+"""Tiny models for the serve tests, and a stand-in for ``srgan.load`` built on ``srgan.infer.Runner``.
+
+The stand-in lets the API tests run whatever the state of ``srgan.load``; it follows the inference
+API's contract (``name``, ``kind``, ``scale``, ``card``, ``upscale``/``denoise`` on H×W×C arrays).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from srgan import zoo
+from srgan.infer import Runner
+from srgan.models.denoiser import DenoisingAutoencoder
+from srgan.models.generator import Generator
+
+
+def make_tiny_models(folder: Path) -> dict[str, Path]:
+    """A ×2 upscaler and a denoiser, a few KB each, saved as model files in ``folder``."""
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    upscaler = folder / "tiny-x2.safetensors"
+    card = {"kind": "srgan", "scale": 2, "note": "weights set by hand for tests (sharpened bicubic), not trained"}
+    zoo.save_model(upscaler, hand_set_upscaler(), card)
+    denoiser = folder / "tiny-denoiser.safetensors"
+    zoo.save_model(denoiser, DenoisingAutoencoder(widths=(8, 16), blocks_per_level=1), {"kind": "denoiser", "scale": 1})
+    return {"upscaler": upscaler, "denoiser": denoiser}
+
+
+@torch.no_grad()
+def hand_set_upscaler() -> Generator:
+    """A 1-block, 8-channel ×2 generator whose weights make it a bicubic ×2 with a little sharpening.
+
+    Random weights would turn a test photo into noise; these keep the browser test's picture (and the
+    screenshot of the page) recognisable. The body is switched off (zero body BN), the head and the
+    sub-pixel stage copy the three colour channels into a nearest-neighbour ×2, and the 9×9 tail turns
+    that into bicubic (nearest neighbour convolved with ``k`` is bicubic's ×2 kernel) plus an unsharp mask.
+    """
+    net = Generator(scale=2, num_blocks=1, channels=8)
+    for p in net.parameters():
+        p.zero_()
+    for act in (net.head_act, net.upsample[0].prelu):
+        act.weight.fill_(1.0)  # PReLU with slope 1 is the identity
+    for c in range(3):
+        net.head.weight[c, c, 4, 4] = 1.0
+        net.upsample[0].conv.weight[4 * c : 4 * c + 4, c, 1, 1] = 1.0  # all four sub-pixels get channel c
+    k = torch.tensor([-0.0234375, -0.046875, 0.2734375, 0.59375, 0.2734375, -0.046875, -0.0234375])
+    blur = torch.tensor([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
+    sharpen = -0.6 * blur
+    sharpen[1, 1] += 1.6
+    kernel = torch.nn.functional.conv2d(
+        torch.outer(k, k)[None, None], sharpen.flip(0, 1)[None, None], padding=2
+    )[0, 0]
+    for c in range(3):
+        net.tail.weight[c, c] = kernel
+    return net.eval()
+
+
+class TinyModel:
+    """The inference API's Model, enough of it for the server: arrays in, arrays out."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        state, card = zoo.load_state(path)
+        net, kind = zoo.build_from_state(state, card)
+        self.runner = Runner.create(net, kind, device="cpu", precision="fp32")
+        self.name = path.stem
+        self.kind = kind
+        self.scale = self.runner.scale
+        self.card = {**card, "name": self.name, "kind": kind, "scale": self.scale}
+
+    def upscale(self, img, *, tile=None, tile_overlap=None, outscale=None, precision=None):
+        out = self._run(np.asarray(img))
+        if outscale:
+            h, w = np.asarray(img).shape[:2]
+            out = _resize(out, round(w * outscale), round(h * outscale))
+        return out
+
+    def denoise(self, img, *, tile=None, tile_overlap=None, precision=None):
+        return self._run(np.asarray(img))
+
+    def _run(self, arr: np.ndarray) -> np.ndarray:
+        flat = arr.ndim == 2
+        if flat:
+            arr = arr[..., None]
+        colour = 1 if arr.shape[2] <= 2 else 3
+        out = self.runner.run_array(np.ascontiguousarray(arr[..., :colour]))
+        if arr.shape[2] in (2, 4):  # alpha: resized, not modelled
+            alpha = _resize(arr[..., colour:], out.shape[1], out.shape[0])
+            out = np.concatenate([out, alpha.reshape(*out.shape[:2], 1)], axis=2)
+        return out[..., 0] if flat else out
+
+
+def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    planes = [np.asarray(Image.fromarray(arr[..., c]).resize((width, height), Image.BICUBIC)) for c in range(arr.shape[2])]
+    return np.stack(planes, axis=2)
+
+
+def tiny_loader(spec: str) -> TinyModel:
+    return TinyModel(spec)
+
+
+class BlockingLoader:
+    """Models whose inference waits for ``release``: lets a test fill the queue deterministically."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def __call__(self, spec: str) -> TinyModel:
+        model = TinyModel(spec)
+        run = model._run
+
+        def blocking_run(arr: np.ndarray) -> np.ndarray:
+            self.started.set()
+            if not self.release.wait(timeout=30):
+                raise RuntimeError("test never released the blocked job")
+            return run(arr)
+
+        model._run = blocking_run
+        return model

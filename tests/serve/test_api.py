@@ -1,0 +1,295 @@
+"""The HTTP API of ``srgan serve`` through FastAPI's TestClient: every endpoint and every error path."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="srgan serve needs the web extra (pip install 'srgan[web]')")
+from fastapi.testclient import TestClient  # noqa: E402
+from serve_fakes import BlockingLoader, make_tiny_models, tiny_loader  # noqa: E402
+
+import srgan  # noqa: E402
+from srgan.imresize import imresize_uint8  # noqa: E402
+from srgan.serve.app import STATIC, create_app  # noqa: E402
+
+RNG = np.random.default_rng(6)
+
+
+def png_bytes(h: int = 12, w: int = 16, mode: str = "RGB", fmt: str = "PNG", **save) -> bytes:
+    shape = (h, w) if len(mode) == 1 else (h, w, len(mode))
+    img = Image.fromarray(RNG.integers(0, 256, shape, dtype=np.uint8), mode)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def decoded(response) -> Image.Image:
+    img = Image.open(io.BytesIO(response.content))
+    img.load()
+    return img
+
+
+def upload(data: bytes, name: str = "photo.png") -> dict:
+    return {"image": (name, data, "application/octet-stream")}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    return make_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def client(tiny):
+    app = create_app([str(tiny["upscaler"]), str(tiny["denoiser"])], loader=tiny_loader)
+    with TestClient(app) as c:
+        yield c
+
+
+# ------------------------------------------------------------------------------------- the simple GETs
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+def test_models_lists_the_cards(client):
+    r = client.get("/api/models")
+    assert r.status_code == 200
+    cards = {c["name"]: c for c in r.json()}
+    assert cards["tiny-x2"]["kind"] == "srgan" and cards["tiny-x2"]["scale"] == 2
+    assert cards["tiny-denoiser"]["kind"] == "denoiser"
+
+
+def test_page_and_its_files_come_from_the_app_alone(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    for name in ("app.js", "app.css"):
+        assert f"/static/{name}" in r.text
+        assert client.get(f"/static/{name}").status_code == 200
+    for path in STATIC.iterdir():  # nothing fetched from a CDN or any other site
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", path.read_text()), path.name
+
+
+def test_openapi_docs(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/upscale", "/api/denoise", "/api/restore", "/api/bicubic", "/api/models", "/healthz"):
+        assert path in paths
+    fields = paths["/api/upscale"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert fields  # the form (image, model, outscale, tile, format) is documented
+
+
+# ------------------------------------------------------------------------------------------ the work
+
+
+def test_upscale_answers_with_the_image(client):
+    r = client.post("/api/upscale", files=upload(png_bytes(12, 16), "my photo.png"))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    assert r.headers["x-source-size"] == "16x12"
+    assert 'filename="my_photo-x2.png"' in r.headers["content-disposition"]
+    assert decoded(r).size == (32, 24)
+
+
+@pytest.mark.parametrize("fmt, content_type, pil_format", [("jpeg", "image/jpeg", "JPEG"), ("webp", "image/webp", "WEBP")])
+def test_output_formats(client, fmt, content_type, pil_format):
+    r = client.post("/api/upscale", files=upload(png_bytes()), data={"format": fmt, "model": "tiny-x2"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == content_type
+    assert decoded(r).format == pil_format
+
+
+def test_upscale_options_reach_the_model(client):
+    r = client.post("/api/upscale", files=upload(png_bytes(10, 10)), data={"outscale": "3", "tile": "64"})
+    assert r.status_code == 200, r.text
+    assert decoded(r).size == (30, 30)
+
+
+def test_denoise_keeps_the_size(client):
+    r = client.post("/api/denoise", files=upload(png_bytes(12, 20, "L")))
+    assert r.status_code == 200, r.text
+    img = decoded(r)
+    assert img.size == (20, 12) and img.mode == "L"
+
+
+def test_restore_with_and_without_an_upscaler(client):
+    data = png_bytes(12, 16)
+    r = client.post("/api/restore", files=upload(data))
+    assert r.status_code == 200, r.text
+    assert decoded(r).size == (16, 12)
+    r = client.post("/api/restore", files=upload(data), data={"denoiser": "tiny-denoiser", "upscaler": "tiny-x2"})
+    assert r.status_code == 200, r.text
+    assert decoded(r).size == (32, 24)
+
+
+def test_bicubic_is_matlab_bicubic(client):
+    data = png_bytes(12, 16)
+    r = client.post("/api/bicubic", files=upload(data), data={"width": "32", "height": "24"})
+    assert r.status_code == 200, r.text
+    expected = imresize_uint8(np.asarray(Image.open(io.BytesIO(data))), size=(24, 32))
+    np.testing.assert_array_equal(np.asarray(decoded(r)), expected)
+    # Without a size: the upload itself, re-encoded as PNG (for formats a browser cannot show).
+    tiff = png_bytes(6, 5, fmt="TIFF")
+    r = client.post("/api/bicubic", files=upload(tiff, "scan.tif"))
+    assert r.status_code == 200 and decoded(r).size == (5, 6)
+
+
+def test_sixteen_bit_and_alpha_survive(client):
+    buf = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 65536, (8, 9), dtype=np.uint16)).save(buf, format="PNG")
+    r = client.post("/api/upscale", files=upload(buf.getvalue()))
+    assert r.status_code == 200, r.text
+    assert decoded(r).mode.startswith("I;16") and decoded(r).size == (18, 16)
+    r = client.post("/api/upscale", files=upload(png_bytes(8, 8, "RGBA")))
+    assert r.status_code == 200, r.text
+    assert decoded(r).mode == "RGBA"
+
+
+def test_exif_orientation_is_applied(client):
+    img = Image.fromarray(RNG.integers(0, 256, (10, 20, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif.tobytes())
+    r = client.post("/api/upscale", files=upload(buf.getvalue(), "phone.jpg"))
+    assert r.status_code == 200, r.text
+    assert r.headers["x-source-size"] == "10x20"
+    assert decoded(r).size == (20, 40)
+
+
+def test_default_loader_is_srgan_load(tiny):
+    if not hasattr(srgan, "load"):
+        pytest.skip("srgan.load (the inference API) is not there yet")
+    with TestClient(create_app([str(tiny["upscaler"])])) as c:
+        r = c.post("/api/upscale", files=upload(png_bytes(8, 8)))
+        assert r.status_code == 200, r.text
+        assert decoded(r).size == (16, 16)
+
+
+# ------------------------------------------------------------------------------------------- errors
+
+
+def assert_json_error(r, status: int, words: str = "") -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    detail = r.json()["detail"]
+    assert detail
+    if words:
+        assert words in str(detail).lower(), detail
+
+
+def test_413_too_many_bytes(tiny):
+    app = create_app([str(tiny["upscaler"])], loader=tiny_loader, max_upload_mb=0.1)
+    big = png_bytes(200, 200)  # ~120 KB of noise
+    assert len(big) > 0.1 * 2**20
+    with TestClient(app) as c:
+        # Declared by Content-Length: refused by the body limit before the form is parsed.
+        assert_json_error(c.post("/api/upscale", files=upload(big + b"\0" * 2**17)), 413, "too large")
+        # Within the body limit's slack for the form, but over the file limit.
+        assert_json_error(c.post("/api/upscale", files=upload(big)), 413, "too large")
+        # Streamed without a length (chunked): counted while it arrives.
+        body = b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n\r\n" + big * 2 + b"\r\n--b--\r\n"
+        chunks = (body[i : i + 8192] for i in range(0, len(body), 8192))
+        r = c.post("/api/upscale", content=chunks, headers={"content-type": "multipart/form-data; boundary=b"})
+        assert_json_error(r, 413, "too large")
+        # And the server still works afterwards.
+        assert c.post("/api/upscale", files=upload(png_bytes(8, 8))).status_code == 200
+
+
+def test_413_too_many_pixels(tiny):
+    app = create_app([str(tiny["upscaler"])], loader=tiny_loader, max_pixels=400)
+    with TestClient(app) as c:
+        assert_json_error(c.post("/api/upscale", files=upload(png_bytes(21, 20))), 413, "pixels")
+        assert c.post("/api/upscale", files=upload(png_bytes(20, 20))).status_code == 200
+
+
+def test_415_not_an_image(client):
+    assert_json_error(client.post("/api/upscale", files=upload(b"just some text, no pixels", "notes.png")), 415, "not an image")
+    assert_json_error(client.post("/api/denoise", files=upload(b"%PDF-1.4\n" + bytes(500), "doc.pdf")), 415)
+
+
+def test_415_unsupported_format(client):
+    gif = png_bytes(8, 8, "P", fmt="GIF")
+    assert_json_error(client.post("/api/upscale", files=upload(gif, "anim.gif")), 415, "supported format")
+
+
+def test_422_truncated_image(client):
+    data = png_bytes(64, 64)
+    assert_json_error(client.post("/api/upscale", files=upload(data[: len(data) // 2])), 422, "truncated")
+
+
+def test_422_empty_file(client):
+    assert_json_error(client.post("/api/upscale", files=upload(b"")), 422, "empty")
+
+
+def test_422_no_image_field(client):
+    assert_json_error(client.post("/api/upscale", data={"model": "tiny-x2"}), 422)
+
+
+@pytest.mark.parametrize(
+    "path, fields, words",
+    [
+        ("/api/upscale", {"model": "no-such-model"}, "unknown model"),
+        ("/api/upscale", {"model": "tiny-denoiser"}, "not a upscaler"),
+        ("/api/denoise", {"model": "tiny-x2"}, "not a denoiser"),
+        ("/api/restore", {"upscaler": "nope"}, "unknown model"),
+    ],
+)
+def test_422_unknown_or_wrong_model(client, path, fields, words):
+    assert_json_error(client.post(path, files=upload(png_bytes()), data=fields), 422, words)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"format": "gif"}, {"outscale": "0"}, {"outscale": "100"}, {"outscale": "big"}, {"tile": "-1"}],
+)
+def test_422_bad_options(client, fields):
+    assert_json_error(client.post("/api/upscale", files=upload(png_bytes()), data=fields), 422)
+
+
+def test_422_bicubic_needs_both_sides(client):
+    assert_json_error(client.post("/api/bicubic", files=upload(png_bytes()), data={"width": "10"}), 422, "both")
+
+
+def test_503_with_retry_after_when_the_queue_is_full(tiny):
+    loader = BlockingLoader()
+    app = create_app([str(tiny["upscaler"])], loader=loader, queue_size=1)
+    data = png_bytes(8, 8)
+    with TestClient(app) as c:
+        results: list[int] = []
+
+        def post() -> None:
+            results.append(c.post("/api/upscale", files=upload(data)).status_code)
+
+        running = threading.Thread(target=post)
+        running.start()
+        assert loader.started.wait(10), "the first job never started"
+        waiting = threading.Thread(target=post)
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while app.state.queue.admitted < 2:  # one running, one queued: the queue (size 1) is full
+            assert time.monotonic() < deadline, "the second request never reached the queue"
+            time.sleep(0.01)
+
+        r = c.post("/api/upscale", files=upload(data))
+        assert_json_error(r, 503, "busy")
+        assert int(r.headers["retry-after"]) >= 1
+        # Refusals happen before decoding, so cheap requests still get their own answers at once.
+        assert c.get("/healthz").status_code == 200
+
+        loader.release.set()
+        running.join(10)
+        waiting.join(10)
+        assert results == [200, 200]
+        assert app.state.queue.admitted == 0
+        assert c.post("/api/upscale", files=upload(data)).status_code == 200
