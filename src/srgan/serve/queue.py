@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -34,16 +35,22 @@ class QueueFull(Exception):
 
 
 class JobQueue:
-    """Run callables one at a time on a worker thread, refusing new ones when ``queue_size`` wait."""
+    """Run callables one at a time on a worker thread, refusing new ones when ``queue_size`` wait.
+
+    The worker is a daemon thread (not a ThreadPoolExecutor, whose threads are joined at exit) so
+    that Ctrl+C stops the server at once instead of waiting for a long inference to finish.
+    """
 
     def __init__(self, queue_size: int) -> None:
         if queue_size < 0:
             raise ValueError(f"queue_size must be 0 or more, got {queue_size}")
         self.queue_size = queue_size
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srgan-serve-worker")
-        self._lock = threading.Lock()  # the done-callbacks run on the worker thread
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
         self._admitted = 0  # running + waiting
         self._mean_seconds = 1.0  # running mean of job time, for Retry-After
+        self._worker = threading.Thread(target=self._work, name="srgan-serve-worker", daemon=True)
+        self._worker.start()
 
     @property
     def admitted(self) -> int:
@@ -57,12 +64,8 @@ class JobQueue:
             if self._admitted >= self.queue_size + 1:
                 raise QueueFull(max(1, math.ceil(self._mean_seconds * self._admitted)))
             self._admitted += 1
-        try:
-            future = self._executor.submit(self._timed, fn, *args)
-        except BaseException:
-            self._release(None)
-            raise
-        future.add_done_callback(self._release)
+        future: Future[T] = Future()
+        self._jobs.put((future, fn, args))
         return future
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
@@ -70,18 +73,35 @@ class JobQueue:
         return await asyncio.wrap_future(self.submit(fn, *args))
 
     def close(self) -> None:
-        """Drop waiting jobs; the running one finishes on its own."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker after the running job; waiting jobs are cancelled."""
+        self._jobs.put(None)
 
-    def _timed(self, fn: Callable[..., T], *args: object) -> T:
-        start = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            seconds = time.perf_counter() - start
-            with self._lock:
-                self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            future, fn, args = item
+            try:
+                # False when the waiting request was cancelled meanwhile: skip the work.
+                if future.set_running_or_notify_cancel():
+                    start = time.perf_counter()
+                    try:
+                        future.set_result(fn(*args))
+                    except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+                        future.set_exception(exc)
+                    self._record(time.perf_counter() - start)
+            finally:
+                # The slot is given back only now, when the job has really finished.
+                with self._lock:
+                    self._admitted -= 1
+        while True:  # closed: cancel whatever still waits
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[0].cancel()
+                with self._lock:
+                    self._admitted -= 1
 
-    def _release(self, _future: Future | None) -> None:
+    def _record(self, seconds: float) -> None:
         with self._lock:
-            self._admitted -= 1
+            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds

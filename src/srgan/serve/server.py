@@ -52,7 +52,11 @@ def serve(
         )
     print(f"srgan serve: open {_url(bound_host, bound_port)} (Ctrl+C to stop)", flush=True)
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly, then re-raises Ctrl+C; for a server that is the normal way out.
+        print("srgan serve: stopped", flush=True)
 
 
 def _bind(host: str, port: int) -> socket.socket:
