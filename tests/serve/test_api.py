@@ -168,12 +168,21 @@ def test_exif_orientation_is_applied(client):
 
 
 def test_default_loader_is_srgan_load(tiny):
+    """The real inference API behind the server: every kind of picture an upload can be."""
     if not hasattr(srgan, "load"):
         pytest.skip("srgan.load (the inference API) is not there yet")
-    with TestClient(create_app([str(tiny["upscaler"])])) as c:
-        r = c.post("/api/upscale", files=upload(png_bytes(8, 8)))
-        assert r.status_code == 200, r.text
-        assert decoded(r).size == (16, 16)
+    buf = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 65536, (8, 9), dtype=np.uint16)).save(buf, format="PNG")
+    uploads = {"RGB": png_bytes(8, 9), "L": png_bytes(8, 9, "L"), "RGBA": png_bytes(8, 9, "RGBA"), "I;16": buf.getvalue()}
+    with TestClient(create_app([str(tiny["upscaler"]), str(tiny["denoiser"])])) as c:
+        kinds = {card["kind"]: card["name"] for card in c.get("/api/models").json()}
+        assert set(kinds) == {"srgan", "denoiser"}
+        for mode, data in uploads.items():
+            r = c.post("/api/upscale", files=upload(data))
+            assert r.status_code == 200, (mode, r.text)
+            assert decoded(r).size == (18, 16) and decoded(r).mode.startswith(mode[:3]), mode
+            r = c.post("/api/restore", files=upload(data), data={"upscaler": kinds["srgan"]})
+            assert r.status_code == 200, (mode, r.text)
 
 
 # ------------------------------------------------------------------------------------------- errors
