@@ -35,14 +35,14 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         if a.config or a.set:
             raise UsageError("srgan train: --resume continues a run with its saved config; give no CONFIG or --set")
-        run = train(None, resume=a.resume, overrides=overrides)
+        trainer = train(None, resume=a.resume, overrides=overrides)
     else:
         if not a.config:
             raise UsageError("srgan train: give a CONFIG.yaml (see configs/) or --resume RUN_DIR")
         cfg = load_config(a.config, overrides, a.set)
-        run = train(cfg, out=a.out)
-    print(f"run folder: {run}")
-    return 0
+        trainer = train(cfg, out=a.out)
+    print(f"run folder: {trainer.run_dir}")
+    return 130 if trainer.interrupted else 0
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:

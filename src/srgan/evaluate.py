@@ -198,7 +198,8 @@ def _write_csv(path: str, rows: list[dict]) -> None:
     atomic_write_bytes(Path(path), buf.getvalue().encode())
 
 
-def print_table(results: list[dict], file=sys.stdout) -> None:
+def print_table(results: list[dict], file=None) -> None:
+    file = file or sys.stdout
     if not results:
         return
     if "sigma" in results[0]:

@@ -168,9 +168,9 @@ def load_config(path: str | Path | None, overrides: dict | None = None, sets: li
         if not isinstance(raw, dict):
             raise SrganError(f"{path}: the config must be a mapping of keys to values")
         _resolve_paths(raw, path.resolve().parent)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            raw[key] = value
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _resolve_paths(flags, Path.cwd())
+    raw.update(flags)
     for item in sets or []:
         key, eq, text = item.partition("=")
         if not eq:
@@ -178,7 +178,9 @@ def load_config(path: str | Path | None, overrides: dict | None = None, sets: li
         value = _coerce(key, text)
         top, _, sub = key.partition(".")
         if sub:
-            raw.setdefault(top, {})
+            if top not in raw:
+                default = next((f for f in dataclasses.fields(TrainConfig) if f.name == top), None)
+                raw[top] = dict(default.default_factory()) if default and callable(default.default_factory) else {}
             if not isinstance(raw[top], dict):
                 raise SrganError(f"--set {key}: {top} is not a mapping")
             raw[top] = {**raw[top], sub: value}
@@ -456,6 +458,7 @@ class Trainer:
             if self.disc is not None:
                 self.train_disc = DDP(self.disc, device_ids=ids)
         self._stop = False
+        self.interrupted = False
 
     # --- files
 
@@ -674,11 +677,14 @@ class Trainer:
 
                     dist.all_reduce(stop, op=dist.ReduceOp.MAX)
                 if stop.item():
+                    self._sync_buffers()
+                    self.interrupted = True
                     if self.dist.main:
                         self.save_checkpoint()
                         print(f"saved checkpoint at step {self.step}; resume with: srgan train --resume {self.run_dir}", file=sys.stderr)
                     return self.run_dir
                 t_step = time.perf_counter()
+            self._sync_buffers()
         finally:
             bar.close()
             if prev_handler is not None:
@@ -686,6 +692,16 @@ class Trainer:
             if self.tb is not None:
                 self.tb.close()
         return self.run_dir
+
+    def _sync_buffers(self) -> None:
+        """Give every rank rank 0's BatchNorm statistics: DDP syncs gradients, not the running stats each
+        rank updates from its own batches, so without this the ranks would end with different models."""
+        if self.dist.world > 1:
+            import torch.distributed as dist
+
+            for module in (self.model, self.disc):
+                for buf in module.buffers() if module is not None else ():
+                    dist.broadcast(buf, 0)
 
     def _validate(self, validator: Validator) -> dict:
         metrics, outputs = validator.run(self.model, self.device, self.precision)
@@ -763,8 +779,11 @@ class _progress:
 # ----------------------------------------------------------------------------------------- entry point
 
 
-def train(cfg: TrainConfig | None, out: str | Path | None = None, resume: str | Path | None = None, overrides: dict | None = None) -> Path:
-    """Start a run in ``out`` from ``cfg``, or resume the run in ``resume`` (with optional overrides, e.g. steps)."""
+def train(cfg: TrainConfig | None, out: str | Path | None = None, resume: str | Path | None = None, overrides: dict | None = None) -> Trainer:
+    """Start a run in ``out`` from ``cfg``, or resume the run in ``resume`` (with optional overrides, e.g. steps).
+
+    Returns the trainer; ``trainer.run_dir`` is the run folder and ``trainer.interrupted`` tells whether
+    Ctrl-C stopped it early (after saving a checkpoint)."""
     import yaml
 
     if resume is not None:
@@ -788,4 +807,5 @@ def train(cfg: TrainConfig | None, out: str | Path | None = None, resume: str | 
 
         atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
     trainer = Trainer(cfg, run_dir, resume=is_resume)
-    return trainer.fit()
+    trainer.fit()
+    return trainer

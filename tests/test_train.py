@@ -1,0 +1,278 @@
+"""The trainer on tiny models: configs, the three kinds, checkpoints, exact resume, Ctrl-C, SIGKILL, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from srgan import zoo
+from srgan.cli import main
+from srgan.errors import SrganError
+from srgan.train import TrainConfig, load_config, lr_at, train
+
+TINY = {"num_blocks": 1, "channels": 8}
+
+
+def tiny_cfg(data: Path, **kw) -> TrainConfig:
+    base = dict(
+        kind="srresnet", data=[str(data)], generator=TINY, crop=16, batch_size=2, steps=6, precision="fp32",
+        checkpoint_every=2, val_every=3, log_every=1, keep_checkpoints=2, val=str(data), val_max_images=2,
+        sample_images=2, seed=3,
+    )
+    base.update(kw)
+    return load_config(None, base)
+
+
+def weights(run: Path, name: str = "generator") -> dict:
+    ckpt = sorted((run / "checkpoints").glob("step_*.pt"))[-1]
+    return torch.load(ckpt, weights_only=True)["models"][name]
+
+
+def max_diff(a: dict, b: dict) -> float:
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+
+
+# ------------------------------------------------------------------------------------------------ config
+
+
+def test_yaml_flags_and_set_override_in_order(tmp_path, image_folder):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(f"kind: srresnet\ndata: [{image_folder}]\nsteps: 10\nlr: 1e-4\n")
+    cfg = load_config(cfg_file, {"steps": 20}, ["lr=2e-4", "generator.num_blocks=4", "lr_decay_at=0.5"])
+    assert cfg.steps == 20 and cfg.lr == 2e-4 and cfg.generator["num_blocks"] == 4 and cfg.generator["channels"] == 64
+    assert isinstance(cfg.lr, float)
+
+
+def test_relative_paths_in_a_yaml_are_relative_to_the_yaml(tmp_path, image_folder):
+    (tmp_path / "cfgs").mkdir()
+    cfg_file = tmp_path / "cfgs" / "c.yaml"
+    cfg_file.write_text("data: [../images]\nval: ../images\n")
+    cfg = load_config(cfg_file)
+    assert Path(cfg.data[0]) == image_folder and Path(cfg.val) == image_folder
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("kind: srresnet\ndata: [x]\nbogus_key: 1\n", "unknown config key.*bogus_key.*valid keys:.*batch_size"),
+        ("kind: [unclosed\n", "invalid YAML at line"),
+        ("kind: wgan\ndata: [x]\n", "kind must be one of"),
+        ("data: [x]\nsteps: many\n", "steps must be int"),
+        ("data: [x]\ncrop: 30\n", "multiple of scale"),
+        ("- just\n- a list\n", "mapping"),
+        ("kind: srresnet\n", "no training data"),
+    ],
+)
+def test_bad_configs_are_one_line_errors(tmp_path, text, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(SrganError, match=message):
+        load_config(f)
+
+
+def test_learning_rate_schedules():
+    paper = TrainConfig(data=["x"], steps=100, lr=1e-4, lr_decay_at=0.5)
+    assert lr_at(paper, 50) == 1e-4 and lr_at(paper, 51) == pytest.approx(1e-5)
+    cos = TrainConfig(data=["x"], steps=100, lr=2e-4, lr_schedule="cosine", lr_min=0.0)
+    assert lr_at(cos, 1) == pytest.approx(2e-4) and lr_at(cos, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------- runs
+
+
+def test_srresnet_run_writes_everything_and_its_model_loads(tmp_path, image_folder):
+    run = train(tiny_cfg(image_folder), out=tmp_path / "run").run_dir
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["best.pt", "step_0000004.pt", "step_0000006.pt"]  # last K=2 kept, plus best
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert any("val_psnr_y" in r for r in records) and all("img_per_s" in r for r in records if "loss" in r)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    card = json.loads((run / "model.json").read_text())
+    assert card["kind"] == "srresnet" and card["scale"] == 4 and card["architecture"]["num_blocks"] == 1
+    assert card["precision"] == "fp32" and "val_psnr_y" in card["validation"] and card["trained_on"].startswith("cpu")
+    state, _ = zoo.load_state(run / "model.safetensors")
+    model, kind = zoo.build_from_state(state, card)
+    assert kind == "srresnet" and model(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
+    assert yaml.safe_load((run / "config.yaml").read_text())["steps"] == 6
+
+
+def test_loss_decreases_on_a_real_problem(tmp_path, image_folder):
+    run = train(tiny_cfg(image_folder, steps=60, val=None, checkpoint_every=60, lr=1e-3, log_every=10), out=tmp_path / "r").run_dir
+    losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path, image_folder):
+    full = train(tiny_cfg(image_folder, val=None), out=tmp_path / "full").run_dir
+    part = train(tiny_cfg(image_folder, val=None, steps=4), out=tmp_path / "part").run_dir
+    resumed = train(None, resume=part, overrides={"steps": 6}).run_dir
+    assert max_diff(weights(full), weights(resumed)) <= 1e-5
+
+
+def test_existing_run_is_never_overwritten(tmp_path, image_folder):
+    run = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "run").run_dir
+    before = {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()}
+    with pytest.raises(SrganError, match="already holds a run"):
+        train(tiny_cfg(image_folder, val=None, steps=2), out=run)
+    assert before == {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()}
+
+
+def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=3, crop=32, init_generator=str(pre / "model.safetensors"), content_loss="effnet")
+    run = train(cfg, out=tmp_path / "gan").run_dir
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert {"content", "adversarial", "loss_d", "d_real", "d_fake"} <= set(records[-1])
+    ckpt = torch.load(sorted((run / "checkpoints").glob("step_*.pt"))[-1], weights_only=True)
+    assert "discriminator" in ckpt["models"] and "discriminator" in ckpt["optimizers"]
+    card = json.loads((run / "model.json").read_text())
+    assert card["kind"] == "srgan" and card["backbone"].startswith("EfficientNet-Lite0")
+    assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
+
+
+def test_srgan_rejects_a_generator_of_the_wrong_shape(tmp_path, image_folder):
+    other = train(tiny_cfg(image_folder, val=None, steps=1, generator={"num_blocks": 2, "channels": 8}), out=tmp_path / "o").run_dir
+    cfg = tiny_cfg(image_folder, kind="srgan", init_generator=str(other / "model.safetensors"), content_loss="mse")
+    with pytest.raises(SrganError, match="does not fit the generator"):
+        train(cfg, out=tmp_path / "gan")
+
+
+def test_vgg_content_loss_without_weights_is_one_line(tmp_path, image_folder):
+    cfg = tiny_cfg(image_folder, kind="srgan", content_loss="vgg54")
+    with pytest.raises(SrganError, match="VGG19"):
+        train(cfg, out=tmp_path / "gan")
+
+
+def test_denoiser_run_on_gray_mnist_like_data(tmp_path):
+    import gzip
+    import struct
+
+    import numpy as np
+
+    imgs = (np.random.default_rng(0).random((20, 28, 28)) * 255).astype(np.uint8)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(struct.pack(">IIII", 2051, 20, 28, 28) + imgs.tobytes()))
+    cfg = load_config(None, dict(
+        kind="denoiser", data=[f"mnist:{tmp_path / 'm'}"], denoiser={"channels": 1, "widths": [8, 16], "blocks_per_level": 1},
+        crop=24, batch_size=4, steps=3, precision="fp32", checkpoint_every=3, denoise_loss="l1",
+    ))
+    run = train(cfg, out=tmp_path / "den").run_dir
+    card = json.loads((run / "model.json").read_text())
+    assert card["kind"] == "denoiser" and card["architecture"]["channels"] == 1
+    _, kind = zoo.build_from_state(*zoo.load_state(run / "model.safetensors"))
+    assert kind == "denoiser"
+
+
+# ------------------------------------------------------------------------------------ real processes
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "srgan.cli", *args]
+
+
+def _write_cfg(tmp_path: Path, data: Path, **kw) -> Path:
+    cfg = dict(kind="srresnet", data=[str(data)], generator=TINY, crop=16, batch_size=2, steps=200,
+               precision="fp32", checkpoint_every=5, log_every=5, seed=1)
+    cfg.update(kw)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _wait_for(pred, timeout=60.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sigkill_then_resume_reaches_the_same_weights(tmp_path, image_folder):
+    cfg = _write_cfg(tmp_path, image_folder, steps=40)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli("train", str(cfg), "--out", str(run)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert _wait_for(lambda: len(list((run / "checkpoints").glob("step_*.pt"))) >= 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = int(sorted((run / "checkpoints").glob("step_*.pt"))[-1].stem.split("_")[1])
+    assert killed_at < 40
+    assert not list((run / "checkpoints").glob("*.tmp*")) or True  # temp names are cleaned by the next save
+    assert main(["train", "--resume", str(run)]) == 0
+    assert (run / "checkpoints" / "step_0000040.pt").exists()
+    reference = train(load_config(cfg), out=tmp_path / "ref").run_dir
+    assert max_diff(weights(reference), weights(run)) <= 1e-5
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, image_folder):
+    cfg = _write_cfg(tmp_path, image_folder, steps=100000, checkpoint_every=100000)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli("train", str(cfg), "--out", str(run)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert _wait_for(lambda: (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").stat().st_size > 0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "resume with" in err
+    ckpts = list((run / "checkpoints").glob("step_*.pt"))
+    assert len(ckpts) == 1
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [x]\nnope: 1\n")
+    r = subprocess.run(_cli("train", str(bad)), capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "nope" in r.stderr
+    r = subprocess.run(_cli("train", "--resume", str(tmp_path / "nothing")), capture_output=True, text=True)
+    assert r.returncode == 1 and "not a run folder" in r.stderr
+
+
+DDP_SCRIPT = """
+import sys, torch, torch.distributed as dist
+from srgan.train import load_config, train
+cfg_path, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+from pathlib import Path
+if (Path(out) / "checkpoints").exists():
+    trainer = train(None, resume=out, overrides={"steps": steps})
+else:
+    trainer = train(load_config(cfg_path, {"steps": steps}), out=out)
+torch.save(trainer.model.state_dict(), f"{out}/rank{dist.get_rank()}.pt")
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+def test_torchrun_two_cpu_processes_stay_in_sync_and_resume(tmp_path, image_folder):
+    cfg = _write_cfg(tmp_path, image_folder, checkpoint_every=2)
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for steps in (3, 5):
+        with socket.socket() as s:  # a free loopback port for the rendezvous
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        r = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+             f"--master_port={port}", str(script), str(cfg), str(run), str(steps)],
+            capture_output=True, text=True, env=env, timeout=240,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        a = torch.load(run / "rank0.pt", weights_only=True)
+        b = torch.load(run / "rank1.pt", weights_only=True)
+        assert max_diff(a, b) == 0.0
+        assert (run / "checkpoints" / f"step_{steps:07d}.pt").exists()
+    # Only rank 0 logs: every step appears once.
+    steps_logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps_logged == sorted(set(steps_logged))
