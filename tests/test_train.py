@@ -276,3 +276,15 @@ def test_torchrun_two_cpu_processes_stay_in_sync_and_resume(tmp_path, image_fold
     # Only rank 0 logs: every step appears once.
     steps_logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps_logged == sorted(set(steps_logged))
+
+
+def test_plot_writes_loss_and_psnr_curves(tmp_path, image_folder):
+    from PIL import Image
+
+    run = train(tiny_cfg(image_folder), out=tmp_path / "run").run_dir
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 7, "lo')  # a torn last line, as a killed run may leave
+    assert main(["plot", str(run)]) == 0
+    for name in ("loss.png", "psnr.png"):
+        assert Image.open(run / name).size[0] > 300
+    assert main(["plot", str(tmp_path)]) == 1

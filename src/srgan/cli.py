@@ -62,6 +62,14 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(a: argparse.Namespace) -> int:
+    from srgan.plot import plot_run
+
+    for path in plot_run(a.run_dir):
+        print(path)
+    return 0
+
+
 def cmd_degrade(a: argparse.Namespace) -> int:
     from srgan.degrade import degrade_files
 
@@ -143,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise σ on the [0,1] scale, added after the downscale")
     d.add_argument("--seed", type=int, default=0, help="noise seed")
     d.set_defaults(func=cmd_degrade)
+
+    pl = sub.add_parser(
+        "plot", formatter_class=_formatter,
+        help="draw a run's loss and validation PSNR curves",
+        description="Read RUN_DIR/metrics.jsonl and write RUN_DIR/loss.png and RUN_DIR/psnr.png.",
+    )
+    pl.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder")
+    pl.set_defaults(func=cmd_plot)
 
     s = sub.add_parser(
         "serve", formatter_class=_formatter,
