@@ -128,3 +128,24 @@ def test_txt_lists_resolve_relative_to_the_file(image_folder, tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "x.png")
     with pytest.raises(SrganError):
         dataset_paths(tmp_path / "missing")
+
+
+def test_small_images_are_padded_and_said_once(tmp_path, capsys):
+    for i in range(3):
+        Image.fromarray(np.full((10, 12, 3), 50 * i, np.uint8)).save(tmp_path / f"s{i}.png")
+    store = ImageStore([str(tmp_path)], min_size=32)
+    err = capsys.readouterr().err
+    assert err.count("smaller than the 32-px crop") == 1 and "3 image(s)" in err
+    lr, hr = make_batch(store, BatchSpec(kind="sr", batch_size=2, crop=32), step=1)
+    assert hr.shape == (2, 3, 32, 32)
+
+
+def test_dataloader_workers_give_the_same_batches(image_folder):
+    from srgan.data import batches
+
+    store = ImageStore([str(image_folder)])
+    spec = BatchSpec(kind="sr", batch_size=2, crop=16, seed=1)
+    inline = list(batches(store, spec, 3, 6, num_workers=0))
+    workers = list(batches(store, spec, 3, 6, num_workers=2))
+    assert len(inline) == len(workers) == 3
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(inline, workers))

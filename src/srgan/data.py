@@ -98,7 +98,7 @@ def _stl10_arrays(folder: Path) -> list[np.ndarray]:
 @dataclass
 class LoadReport:
     images: int = 0
-    skipped_unreadable: int = 0
+    skipped_unreadable: int = 0  # files that could not be decoded, each warned about once
     cached_bytes: int = 0
     on_demand: int = 0
 
@@ -156,6 +156,9 @@ class ImageStore:
         self.report.images = len(self._items)
         if not self._items:
             raise SrganError("no usable training images in " + ", ".join(sources))
+        small = sum(1 for it in self._items if isinstance(it, np.ndarray) and min(it.shape[:2]) < min_size)
+        if small:
+            print(f"note: {small} image(s) smaller than the {min_size}-px crop are reflect-padded to it", file=sys.stderr)
 
     def _add_array(self, arr: np.ndarray) -> None:
         self._items.append(arr)

@@ -618,7 +618,7 @@ class Trainer:
                 pass
         channels = cfg.denoiser.get("channels", 3) if cfg.kind == "denoiser" else cfg.generator.get("in_channels", 3)
         exclude = {p for txt in cfg.exclude for p in read_path_list(txt)}
-        store = ImageStore(cfg.data, channels=channels, exclude=exclude, cache_mb=cfg.cache_mb)
+        store = ImageStore(cfg.data, channels=channels, exclude=exclude, cache_mb=cfg.cache_mb, min_size=cfg.crop)
         validator = Validator(cfg, channels) if cfg.val and self.dist.main else None
         if self.dist.main:
             r = store.report
