@@ -584,7 +584,7 @@ class Trainer:
             loss = content + cfg.adversarial_weight * adv
             out.update(
                 loss=loss.detach(), content=content.detach(), adversarial=adv.detach(), loss_d=loss_d.detach(),
-                d_real=torch.sigmoid(d_real.float()).mean(), d_fake=torch.sigmoid(d_fake.float()).mean(),
+                d_real=torch.sigmoid(d_real.detach().float()).mean(), d_fake=torch.sigmoid(d_fake.detach().float()).mean(),
             )
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
