@@ -80,7 +80,8 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad pickles; all mean the same to a user
-        raise SrganError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise SrganError(f"{path}: not a loadable checkpoint ({type(e).__name__}{': ' + first if first else ''})") from None
     if isinstance(ckpt, dict) and "models" in ckpt:
         cfg = ckpt.get("config", {})
         kind = cfg.get("kind", "srresnet")
@@ -109,7 +110,8 @@ def build_from_state(state: dict[str, torch.Tensor], card: dict | None = None) -
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise SrganError(f"state dict does not fit the detected {kind} architecture: {str(e).splitlines()[1][:200]}") from None
+        detail = [ln.strip() for ln in str(e).splitlines() if ln.strip()][-1][:200]
+        raise SrganError(f"state dict does not fit the detected {kind} architecture: {detail}") from None
     return model.eval(), kind
 
 
@@ -123,3 +125,20 @@ def resolve(name_or_path: str) -> Path:
         return p
     names = ", ".join(shipped) or "none shipped yet"
     raise SrganError(f"unknown model {name_or_path!r}: not a file, and not a shipped model ({names})")
+
+
+def publish(run_dir: str | Path, name: str, *, card_extra: dict | None = None, dtype: torch.dtype = torch.float16) -> Path:
+    """Copy a run's exported model into the package as ``weights/<name>.safetensors`` + ``<name>.json``.
+
+    Weights are stored in ``dtype`` (fp16 by default: half the bytes; loading upcasts to fp32) and the
+    card gains the licence, the run's command and metrics, so the shipped file explains itself.
+    """
+    run_dir = Path(run_dir)
+    state, card = load_state(run_dir / "model.safetensors")
+    model, kind = build_from_state(state, card)
+    card = {**card, "name": name, "kind": kind, "weights_dtype": str(dtype).replace("torch.", ""),
+            "license": "MIT (weights trained by the srgan project)", **(card_extra or {})}
+    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = WEIGHTS_DIR / f"{name}.safetensors"
+    save_model(out, model, card, dtype=dtype)
+    return out

@@ -1,0 +1,44 @@
+"""Ship a training run's model in the package: ``src/srgan/weights/<name>.safetensors`` + ``<name>.json``.
+
+    python tools/publish_weights.py RUN_DIR NAME [--command "srgan train ..."] [--log FILE] [--eval FILE.json]
+
+The card records the exact training command, a summary of the log (first and last lines, validation
+history) and, when given, the benchmark results JSON of ``srgan evaluate --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from srgan.zoo import publish
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir")
+    p.add_argument("name")
+    p.add_argument("--command", help="the exact command that trained the run")
+    p.add_argument("--log", help="the run's log file")
+    p.add_argument("--eval", help="JSON written by `srgan evaluate --json`")
+    p.add_argument("--note", help="free text for the card")
+    a = p.parse_args()
+    run = Path(a.run_dir)
+    extra: dict = {}
+    if a.command:
+        extra["command"] = a.command
+    if a.note:
+        extra["note"] = a.note
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "val_" in line]
+    extra["validation_history"] = [{k: v for k, v in r.items() if k != "best"} for r in history]
+    if a.log:
+        lines = Path(a.log).read_text().splitlines()
+        extra["log_summary"] = lines[:2] + ["..."] + lines[-3:]
+    if a.eval:
+        extra["benchmarks"] = json.loads(Path(a.eval).read_text())["results"]
+    print(publish(run, a.name, card_extra=extra))
+
+
+if __name__ == "__main__":
+    main()
