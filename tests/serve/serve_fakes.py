@@ -1,7 +1,8 @@
-"""Tiny models for the serve tests, and a stand-in for ``srgan.load`` built on ``srgan.infer.Runner``.
+"""Tiny models for the serve tests, and a stand-in for ``srgan.load`` that runs them.
 
-The stand-in lets the API tests run whatever the state of ``srgan.load``; it follows the inference
-API's contract (``name``, ``kind``, ``scale``, ``card``, ``upscale``/``denoise`` on H×W×C arrays).
+The stand-in keeps the API tests independent of the inference module's internals; it follows the
+inference API's contract (``name``, ``kind``, ``scale``, ``card``, ``upscale``/``denoise`` on H×W×C
+arrays, same kind back) and nothing more.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import torch
 from PIL import Image
 
 from srgan import zoo
-from srgan.infer import Runner
 from srgan.models.denoiser import DenoisingAutoencoder
 from srgan.models.generator import Generator
 
@@ -66,12 +66,10 @@ class TinyModel:
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
         state, card = zoo.load_state(path)
-        net, kind = zoo.build_from_state(state, card)
-        self.runner = Runner.create(net, kind, device="cpu", precision="fp32")
+        self.network, self.kind = zoo.build_from_state(state, card)
         self.name = path.stem
-        self.kind = kind
-        self.scale = self.runner.scale
-        self.card = {**card, "name": self.name, "kind": kind, "scale": self.scale}
+        self.scale = 1 if self.kind == "denoiser" else self.network.config.scale
+        self.card = {**card, "name": self.name, "kind": self.kind, "scale": self.scale}
 
     def upscale(self, img, *, tile=None, tile_overlap=None, outscale=None, precision=None):
         out = self._run(np.asarray(img))
@@ -88,11 +86,21 @@ class TinyModel:
         if flat:
             arr = arr[..., None]
         colour = 1 if arr.shape[2] <= 2 else 3
-        out = self.runner.run_array(np.ascontiguousarray(arr[..., :colour]))
+        out = self._network(np.ascontiguousarray(arr[..., :colour]))
         if arr.shape[2] in (2, 4):  # alpha: resized, not modelled
             alpha = _resize(arr[..., colour:], out.shape[1], out.shape[0])
             out = np.concatenate([out, alpha.reshape(*out.shape[:2], 1)], axis=2)
         return out[..., 0] if flat else out
+
+    @torch.no_grad()
+    def _network(self, pixels: np.ndarray) -> np.ndarray:
+        """H×W×1 or H×W×3 uint8/uint16 through the 3-channel network, same dtype and channels back."""
+        peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+        x = torch.from_numpy(pixels.astype(np.float32) / peak).permute(2, 0, 1)[None]
+        y = self.network(x.expand(1, 3, *x.shape[2:])).clamp(0, 1)
+        if pixels.shape[2] == 1:
+            y = y.mean(1, keepdim=True)
+        return (y[0].permute(1, 2, 0).numpy() * peak).round().astype(pixels.dtype)
 
 
 def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
