@@ -122,14 +122,22 @@ def test_denoise_keeps_the_size(client):
     assert img.size == (20, 12) and img.mode == "L"
 
 
-def test_restore_with_and_without_an_upscaler(client):
+def test_restore_denoises_then_upscales_like_srgan_restore(client):
     data = png_bytes(12, 16)
-    r = client.post("/api/restore", files=upload(data))
+    for fields in ({}, {"denoiser": "tiny-denoiser", "upscaler": "tiny-x2"}):
+        r = client.post("/api/restore", files=upload(data), data=fields)
+        assert r.status_code == 200, r.text
+        assert decoded(r).size == (32, 24)
+    r = client.post("/api/restore", files=upload(data), data={"upscaler": "none"})
     assert r.status_code == 200, r.text
     assert decoded(r).size == (16, 12)
-    r = client.post("/api/restore", files=upload(data), data={"denoiser": "tiny-denoiser", "upscaler": "tiny-x2"})
-    assert r.status_code == 200, r.text
-    assert decoded(r).size == (32, 24)
+
+
+def test_restore_without_upscalers_only_denoises(tiny):
+    with TestClient(create_app([str(tiny["denoiser"])], loader=tiny_loader)) as c:
+        r = c.post("/api/restore", files=upload(png_bytes(12, 16)))
+        assert r.status_code == 200, r.text
+        assert decoded(r).size == (16, 12)
 
 
 def test_bicubic_is_matlab_bicubic(client):

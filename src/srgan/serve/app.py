@@ -204,12 +204,17 @@ def create_app(
     async def restore(
         image: ImageField,
         denoiser: Annotated[str | None, Form(description="the denoiser (default: the first offered)")] = None,
-        upscaler: Annotated[str | None, Form(description="an upscaler to run after denoising (default: none)")] = None,
+        upscaler: Annotated[
+            str | None,
+            Form(description="the upscaler to run after denoising (default: the first offered; 'none': denoise only)"),
+        ] = None,
         tile: TileField = None,
         format: FormatField = "png",
     ) -> Response:
         denoiser_name = catalog.pick(denoiser, DENOISER_KINDS, "denoiser")
-        upscaler_name = catalog.pick(upscaler, UPSCALER_KINDS, "upscaler") if upscaler else None
+        # Like srgan.restore: denoise, then super-resolve with the default upscaler unless told otherwise.
+        wants_upscaler = upscaler != "none" and (upscaler is not None or catalog.names(UPSCALER_KINDS))
+        upscaler_name = catalog.pick(upscaler, UPSCALER_KINDS, "upscaler") if wants_upscaler else None
 
         def work(pic: Picture) -> Picture:
             return jobs.restore(catalog, pic, denoiser_name, upscaler_name, tile=tile)

@@ -27,7 +27,7 @@ def denoise(catalog: Catalog, pic: Picture, model: str, *, tile: int | None) -> 
 
 
 def restore(catalog: Catalog, pic: Picture, denoiser: str, upscaler: str | None, *, tile: int | None) -> Picture:
-    """Denoise, then upscale if asked: ``srgan.restore``'s two steps, on this server's loaded models.
+    """Denoise, then upscale unless ``upscaler`` is None: ``srgan.restore``'s two steps, on this server's models.
 
     Composed here rather than calling ``srgan.restore`` because that loads models by name, and the
     server's models may come from files (or a test's loader) and are already loaded and kept.

@@ -10,7 +10,7 @@ const TASKS = {
   denoise: { verb: "Denoise", busy: "Denoising", kinds: ["denoiser"],
     hint: "Remove noise, compared with your photo as it is." },
   restore: { verb: "Restore", busy: "Restoring", kinds: ["denoiser"],
-    hint: "Denoise, then upscale if you choose an upscaler." },
+    hint: "Denoise, then upscale (choose “No upscaling” to only denoise)." },
 };
 const UPSCALER_KINDS = TASKS.upscale.kinds;
 const MAX_RETRIES = 8;
@@ -63,7 +63,7 @@ function describe(card) {
 function fillSelect(select, cards, noneLabel) {
   const previous = select.value;
   select.replaceChildren();
-  if (noneLabel) select.append(new Option(noneLabel, ""));
+  if (noneLabel) select.append(new Option(noneLabel, "none"));
   for (const card of cards) select.append(new Option(describe(card), card.name));
   if ([...select.options].some((o) => o.value === previous)) select.value = previous;
   else if (noneLabel && cards.length) select.value = cards[0].name;
@@ -126,7 +126,7 @@ async function run() {
   if (tile) fields.tile = tile;
   if (taskName === "restore") {
     fields.denoiser = $("model").value;
-    if ($("upscaler").value) fields.upscaler = $("upscaler").value;
+    fields.upscaler = $("upscaler").value || "none";
   } else {
     fields.model = $("model").value;
   }
@@ -254,8 +254,9 @@ function showResult({ taskName, fields, result, before, size, source, seconds })
   const scaleText = `×${Number(scale.toFixed(2))}`;
   const resized = source && (size.w !== source.w || size.h !== source.h);
   $("label-before").textContent = resized ? `Bicubic ${scaleText} (input)` : "Input";
-  const names = [fields.model || fields.denoiser, fields.upscaler].filter(Boolean).join(" + ");
+  const names = [fields.model || fields.denoiser, fields.upscaler].filter((n) => n && n !== "none").join(" + ");
   $("label-after").textContent = resized ? `${names} ${scaleText}` : names;
+  $("label-after").title = $("label-after").textContent;  // the tag may be cut short
   $("label-before").title = resized
     ? "Your photo resized with MATLAB-style bicubic interpolation on the server"
     : "Your photo as uploaded";
