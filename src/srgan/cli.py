@@ -78,6 +78,85 @@ def cmd_degrade(a: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- inference: upscale, denoise, restore, models, export (srgan.infer, srgan.batch, srgan.export)
+
+
+def _batch_options(a: argparse.Namespace, suffix: str):
+    from srgan.batch import BatchOptions
+
+    if a.max_pixels is not None and a.max_pixels < 0:
+        raise UsageError("--max-pixels must be 0 (no limit) or positive")
+    return BatchOptions(
+        suffix=suffix if a.suffix is None else a.suffix, ext=a.ext, quality=a.quality, max_pixels=a.max_pixels or None,
+        save_intermediate=getattr(a, "save_intermediate", False),
+    )
+
+
+def cmd_upscale(a: argparse.Namespace) -> int:
+    from srgan.batch import run_batch
+    from srgan.infer import default_upscaler, load
+
+    model = load(a.model or default_upscaler(), device=a.device, precision=a.precision)
+    if model.kind == "denoiser":
+        raise UsageError(f"srgan upscale: {model.name} is a denoiser; use srgan denoise or srgan restore")
+    scale = a.outscale or model.scale
+
+    def step(pic):
+        return model.process(pic, tile=a.tile, tile_overlap=a.tile_overlap, outscale=a.outscale), {}
+
+    _, failed = run_batch(a.inputs, a.output, step, _batch_options(a, f"_x{scale:g}"))
+    return 1 if failed else 0
+
+
+def cmd_denoise(a: argparse.Namespace) -> int:
+    from srgan.batch import run_batch
+    from srgan.infer import load
+
+    model = load(a.model, device=a.device, precision=a.precision)
+    if model.kind != "denoiser":
+        raise UsageError(f"srgan denoise: {model.name} is a ×{model.scale} upscaler, not a denoiser; use srgan upscale")
+
+    def step(pic):
+        return model.process(pic, tile=a.tile, tile_overlap=a.tile_overlap), {}
+
+    _, failed = run_batch(a.inputs, a.output, step, _batch_options(a, "_denoised"))
+    return 1 if failed else 0
+
+
+def cmd_restore(a: argparse.Namespace) -> int:
+    from srgan.batch import run_batch
+    from srgan.infer import default_upscaler, load
+
+    denoiser = load(a.denoiser, device=a.device, precision=a.precision)
+    upscaler = load(a.upscaler or default_upscaler(), device=a.device, precision=a.precision)
+    if denoiser.kind != "denoiser":
+        raise UsageError(f"srgan restore: --denoiser {a.denoiser} is a {denoiser.kind} model, not a denoiser")
+    if upscaler.kind == "denoiser":
+        raise UsageError(f"srgan restore: --upscaler {a.upscaler} is a denoiser, not an upscaler")
+
+    def step(pic):
+        denoised = denoiser.process(pic, tile=a.tile, tile_overlap=a.tile_overlap)
+        return upscaler.process(denoised, tile=a.tile, tile_overlap=a.tile_overlap), {"denoised": denoised}
+
+    _, failed = run_batch(a.inputs, a.output, step, _batch_options(a, "_restored"))
+    return 1 if failed else 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from srgan.export import print_models
+
+    print_models(as_json=a.json)
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from srgan.export import export_onnx
+
+    diff = export_onnx(a.model, a.output, opset=a.opset)
+    print(f"wrote {a.output}; ONNX Runtime vs PyTorch on a test image: max abs difference {diff:.2e}")
+    return 0
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
     from srgan.serve.server import serve
 
@@ -151,6 +230,74 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise σ on the [0,1] scale, added after the downscale")
     d.add_argument("--seed", type=int, default=0, help="noise seed")
     d.set_defaults(func=cmd_degrade)
+
+    # --- inference
+    models_help = "a shipped model name (see srgan models), a .safetensors file with its card, a checkpoint or a run folder"
+
+    def run_options(q: argparse.ArgumentParser, model_help: str | None, model_default: str | None, default_suffix: str) -> None:
+        q.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
+        q.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="an output file when there is one input and "
+                       "OUTPUT ends in .png/.jpg/.jpeg/.webp/.tif/.tiff; otherwise a folder (created when absent)")
+        if model_help:
+            q.add_argument("--model", default=model_default, help=model_help)
+        # 256 and 16 are srgan.infer.DEFAULT_TILE and DEFAULT_OVERLAP (not imported: it would load torch for --help).
+        q.add_argument("--tile", type=int, default=256, metavar="PX", help="tile side in input pixels (memory is bounded by "
+                       "the tile, not the image); 0: the whole image at once")
+        q.add_argument("--tile-overlap", type=int, default=16, metavar="PX", help="context pixels around each tile, blended smoothly")
+        q.add_argument("--suffix", default=None, help=f"added to each output file name in a folder (default {default_suffix})")
+        q.add_argument("--ext", choices=["auto", "png", "jpg", "webp", "tif"], default="auto", help="output format in a folder; "
+                       "auto: the input's (PNG when it has alpha or 16 bits the format cannot keep)")
+        q.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
+        q.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where to run the model")
+        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto", help="auto: bf16 on CPUs with "
+                       "native bf16, else fp32; fp16 on GPUs")
+        q.add_argument("--max-pixels", type=int, default=100_000_000, metavar="N", help="refuse larger input images "
+                       "(decompression-bomb guard; 0: no limit)")
+
+    up = sub.add_parser(
+        "upscale", formatter_class=_formatter, help="super-resolve photos (×4)",
+        description="Super-resolve images. The default model is srgan-x4 when it is shipped (sharp, GAN-trained), "
+        "else srresnet-x4 (PSNR-oriented, smoother); pick either with --model. EXIF, the ICC profile, 16 bits and alpha "
+        "(resized with bicubic) are kept. A bad file is reported and skipped; the exit code is 1 if any failed.",
+    )
+    run_options(up, f"{models_help} (default: srgan-x4 when shipped, else srresnet-x4)", None, "_x<scale>, e.g. _x4")
+    up.add_argument("--outscale", type=float, metavar="F", help="final scale if not the model's (bicubic resize of its output)")
+    up.set_defaults(func=cmd_upscale)
+
+    dn = sub.add_parser(
+        "denoise", formatter_class=_formatter, help="remove noise from photos (blind Gaussian denoising)",
+        description="Denoise images with the denoising autoencoder; same input, output and error rules as srgan upscale.",
+    )
+    run_options(dn, models_help, "denoiser", "_denoised")
+    dn.set_defaults(func=cmd_denoise)
+
+    rs = sub.add_parser(
+        "restore", formatter_class=_formatter, help="denoise, then super-resolve",
+        description="Denoise each image, then super-resolve it (noisy -> denoised -> generated).",
+    )
+    run_options(rs, None, None, "_restored")
+    rs.add_argument("--denoiser", default="denoiser", help="the denoiser: " + models_help)
+    rs.add_argument("--upscaler", default=None, help="the upscaler: " + models_help + " (default: srgan-x4 when shipped, else srresnet-x4)")
+    rs.add_argument("--save-intermediate", action="store_true", help="also save the denoised image as <name>_denoised.<ext>")
+    rs.set_defaults(func=cmd_restore)
+
+    ms = sub.add_parser(
+        "models", formatter_class=_formatter, help="list the shipped models with their model cards",
+        description="The models shipped with srgan: kind, scale, training data, steps and metrics from each model card.",
+    )
+    ms.add_argument("--json", action="store_true", help="print the cards as one JSON list")
+    ms.set_defaults(func=cmd_models)
+
+    ex = sub.add_parser(
+        "export", formatter_class=_formatter, help="export a model to ONNX (dynamic height and width)",
+        description="Write a single-file ONNX model (BatchNorm folded, weights inside) with dynamic height and width, "
+        "then run it with ONNX Runtime on a test image and print the largest difference from PyTorch. "
+        "Needs the onnx extra: pip install 'srgan[onnx]'.",
+    )
+    ex.add_argument("--model", required=True, help=models_help)
+    ex.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="the ONNX file to write")
+    ex.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    ex.set_defaults(func=cmd_export)
 
     pl = sub.add_parser(
         "plot", formatter_class=_formatter,

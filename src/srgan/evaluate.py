@@ -70,16 +70,12 @@ def load_upscaler(model: str, scale: int, device: str, precision: str):
 
     if model == "bicubic":
         return (lambda lr: imresize_uint8(lr, scale=scale)), "bicubic", "bicubic", "none"
-    from srgan import zoo
-    from srgan.infer import Runner
+    from srgan.infer import load
 
-    state, card = zoo.load_state(zoo.resolve(model))
-    net, kind = zoo.build_from_state(state, card)
-    runner = Runner.create(net, kind, device=device, precision=precision)
-    if kind != "denoiser" and runner.scale != scale:
-        raise SrganError(f"model {model} is ×{runner.scale}, but --scale is {scale}")
-    name = card.get("name") or Path(model).stem
-    return runner.run_array, name, kind, card.get("backbone", "none")
+    m = load(model, device=device, precision=precision)
+    if m.kind != "denoiser" and m.scale != scale:
+        raise SrganError(f"model {model} is ×{m.scale}, but --scale is {scale}")
+    return m.run_array, m.name, m.kind, m.card.get("backbone", "none")
 
 
 def evaluate(

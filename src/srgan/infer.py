@@ -1,12 +1,29 @@
-"""Running a trained network on pixels: uint8/uint16 arrays in, arrays out.
+"""Running a trained network on photos: ``srgan.load(...)`` → :class:`Model` → ``upscale`` / ``denoise``.
 
-``Runner`` wraps a generator or denoiser for inference: eval mode, the chosen device and precision,
-channels_last, and conversion between H×W×C integer arrays and [0, 1] float tensors.
+A :class:`Model` takes images as users have them (a PIL image, an H×W×C uint8/uint16 array, or a
+:class:`~srgan.images.Picture`) and returns the same kind. Colour goes through the network; gray is
+run as three equal channels and averaged back to one; alpha is resized on its own with MATLAB-style
+bicubic (``srgan.imresize``) rather than by the network, since a GAN would invent texture in a
+mask, and re-attached. 16-bit pixels stay 16-bit.
+
+Tiling. An image is cut, in CPU memory, into equal windows of at most ``tile + 2·overlap`` input
+pixels; one window at a time is sent to the device, and its output is blended into a float32 CPU
+buffer the size of the result, the only full-size float array. Along each axis, a window's weight
+is zero within ``overlap/2`` of an inner edge (the network sees zero padding there, so those pixels
+are the least faithful), then rises smoothly to one over the next ``overlap`` pixels; neighbouring
+windows overlap by at least ``2·overlap``, so every pixel gets a positive total weight, and the
+result is the weighted mean. Weights are products of per-axis ramps, so their sum is one outer
+product of two vectors and never needs an image-sized array. Memory is therefore bounded by the
+tile, plus the input and the output themselves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,77 +31,369 @@ from torch import nn
 
 from srgan.errors import SrganError
 
+# 256 input pixels per tile keeps the network's activations around 0.2 GB (bf16) to 0.4 GB (fp32):
+# the largest tensors are the last upsampling conv's input and output, ~1,300 values per input pixel.
+DEFAULT_TILE = 256
+# Enough context that tiled and untiled outputs agree to > 50 dB PSNR (tests/test_infer.py).
+DEFAULT_OVERLAP = 16
+
+
+# ------------------------------------------------------------------------------------ device, precision
+
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
+        if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+            return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise SrganError("--device cuda: no CUDA device is available")
     if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise SrganError("--device mps: no Apple GPU is available")
+    if name not in ("cpu", "cuda", "mps"):
+        raise SrganError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
     return torch.device(name)
 
 
 def pick_precision(name: str, device: torch.device) -> str:
+    """auto: fp16 on GPUs, bf16 on CPUs with native bf16 (AVX-512-BF16, AMX), else fp32."""
     from srgan.train import cpu_supports_bf16
 
+    if name not in ("auto", "fp32", "bf16", "fp16"):
+        raise SrganError(f"unknown precision {name!r} (use auto, fp32, bf16 or fp16)")
     if name != "auto":
         if name == "fp16" and device.type == "cpu":
             raise SrganError("fp16 inference needs a GPU; use bf16 or fp32 on the CPU")
         return name
-    if device.type == "cuda":
+    if device.type in ("cuda", "mps"):
         return "fp16"
-    return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
+    return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+# ------------------------------------------------------------------------------------------------ tiling
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How to cut an image: ``tile`` input pixels per window side (0: whole image), ``overlap``
+    pixels of context on each inner side, windows starting on multiples of ``align``."""
+
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    align: int = 1
+
+    def __post_init__(self) -> None:
+        if self.tile < 0 or self.overlap < 0:
+            raise SrganError(f"tile ({self.tile}) and tile overlap ({self.overlap}) must not be negative")
+        if self.tile and self.tile < 8:
+            raise SrganError(f"tile {self.tile} is too small (use 0 for no tiling, or at least 8)")
+
+    def windows(self, length: int) -> tuple[int, list[int]]:
+        """(window size, window starts) along an axis of ``length`` input pixels.
+
+        Windows all have one size (so shapes repeat and device memory is reused) and are spread
+        evenly: ``n = ⌈length / tile⌉`` windows of ``⌈length / n⌉ + 2·overlap``. Consecutive starts
+        are at most ``⌈length / n⌉`` apart, so neighbours overlap by at least ``2·overlap``.
+        """
+        if not self.tile or length <= self.tile:
+            return length, [0]
+        n = math.ceil(length / self.tile)
+        core = math.ceil(length / n)
+        size = min(length, _round_up(core + 2 * self.overlap, self.align))
+        if size == length:
+            return length, [0]
+        last = length - size
+        starts = [min(last, round(i * last / (n - 1)) // self.align * self.align) for i in range(n)]
+        starts[-1] = last
+        return size, starts
+
+    def ramp(self, start: int, size: int, length: int, scale: int) -> torch.Tensor:
+        """Blending weights of one window along one axis, at output resolution (size·scale values)."""
+        centres = (torch.arange(size * scale, dtype=torch.float32) + 0.5) / scale
+        weight = torch.ones(size * scale)
+        if self.overlap == 0:
+            return weight
+        for touches_border, distance in ((start == 0, centres), (start + size == length, size - centres)):
+            if not touches_border:
+                t = ((distance - self.overlap / 2) / self.overlap).clamp(0, 1)
+                weight *= t * t * (3 - 2 * t)  # smoothstep: no kink where the ramp meets 0 or 1
+        return weight.clamp_min(1e-6)
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+# ------------------------------------------------------------------------------------------------- model
 
 
 @dataclass
-class Runner:
-    model: nn.Module
-    kind: str  # srresnet | srgan | denoiser
+class Model:
+    """A loaded upscaler or denoiser, ready to run on images (see :func:`load`).
+
+    Attributes:
+        name: the shipped name, the card's ``name``, or the file (or run folder) name.
+        kind: "srresnet", "srgan" or "denoiser".
+        scale: the upscaling factor (1 for the denoiser).
+        card: the model card (empty for a bare state dict).
+        device: where the network runs.
+        precision: the default precision for calls that pass none ("fp32", "bf16" or "fp16").
+        network: the network as trained (eval mode, on the CPU); runs use an optimised copy.
+    """
+
+    name: str
+    kind: str
     scale: int
+    card: dict
     device: torch.device
-    precision: str = "fp32"
+    precision: str
+    network: nn.Module
+    _prepared: dict = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def create(cls, model: nn.Module, kind: str, device: str = "auto", precision: str = "fp32") -> "Runner":
-        dev = pick_device(device)
-        prec = pick_precision(precision, dev)
-        scale = 1 if kind == "denoiser" else model.config.scale
-        model = model.eval().to(dev).to(memory_format=torch.channels_last)
-        return cls(model, kind, scale, dev, prec)
+    # ----------------------------------------------------------------------------------- public API
 
-    @property
-    def channels(self) -> int:
-        cfg = self.model.config
+    def upscale(self, img: Any, *, tile: int | None = None, tile_overlap: int | None = None,
+                outscale: float | None = None, precision: str | None = None) -> Any:
+        """Super-resolve ``img`` (PIL image, H×W[×C] uint8/uint16 array, or Picture), same kind back.
+
+        Args:
+            tile: window side in input pixels (default 256; 0: whole image in one go).
+            tile_overlap: context pixels on each inner window side (default 16).
+            outscale: final scale relative to the input, when not the model's own (bicubic resize
+                of the model's output, as Real-ESRGAN's ``--outscale``).
+            precision: "fp32", "bf16", "fp16" or "auto"; default: the model's.
+        """
+        if self.kind == "denoiser":
+            raise SrganError(f"model {self.name} is a denoiser; use denoise(), or load an upscaler")
+        return self._apply(img, tile, tile_overlap, outscale, precision)
+
+    def denoise(self, img: Any, *, tile: int | None = None, tile_overlap: int | None = None,
+                precision: str | None = None) -> Any:
+        """Remove noise from ``img`` (PIL image, H×W[×C] uint8/uint16 array, or Picture), same kind back."""
+        if self.kind != "denoiser":
+            raise SrganError(f"model {self.name} is a ×{self.scale} {self.kind} upscaler; use upscale(), or load a denoiser")
+        return self._apply(img, tile, tile_overlap, None, precision)
+
+    def run_array(self, pixels: np.ndarray) -> np.ndarray:
+        """H×W×C uint8/uint16 → the model's output, same dtype and channels (for ``srgan evaluate``)."""
+        from srgan.images import Picture
+
+        return self.process(Picture(pixels=np.ascontiguousarray(pixels))).pixels
+
+    # --------------------------------------------------------------------------------- the pipeline
+
+    def _apply(self, img: Any, tile, tile_overlap, outscale, precision) -> Any:
+        from PIL import Image
+
+        from srgan.images import Picture, from_array, from_pil, to_array, to_pil
+
+        if isinstance(img, Picture):
+            return self.process(img, tile=tile, tile_overlap=tile_overlap, outscale=outscale, precision=precision)
+        if isinstance(img, Image.Image):
+            out = self.process(from_pil(img), tile=tile, tile_overlap=tile_overlap, outscale=outscale, precision=precision)
+            return to_pil(out)
+        if isinstance(img, np.ndarray):
+            out = self.process(from_array(img), tile=tile, tile_overlap=tile_overlap, outscale=outscale, precision=precision)
+            return to_array(out)
+        raise SrganError(f"expected a PIL image or a NumPy uint8/uint16 array, got {type(img).__name__}")
+
+    def process(self, pic, *, tile: int | None = None, tile_overlap: int | None = None,
+                outscale: float | None = None, precision: str | None = None):
+        """Picture in, Picture out: pixels through the network, alpha resized, metadata kept."""
+        from srgan.images import Picture
+
+        precision = pick_precision(precision, self.device) if precision else self.precision
+        tiling = Tiling(
+            DEFAULT_TILE if tile is None else int(tile),
+            DEFAULT_OVERLAP if tile_overlap is None else int(tile_overlap),
+            getattr(self.network, "stride", 1),
+        )
+        h, w = pic.pixels.shape[:2]
+        size = None
+        if outscale is not None:
+            if not 0 < outscale <= 16:
+                raise SrganError(f"outscale must be in (0, 16], got {outscale}")
+            if outscale != self.scale:
+                size = (max(1, round(h * outscale)), max(1, round(w * outscale)))
+        pixels = self._run_tiled(pic.pixels, tiling, precision)
+        if size is not None:
+            pixels = _resize(pixels, size)
+        alpha = pic.alpha
+        if alpha is not None and alpha.shape != pixels.shape[:2]:
+            alpha = _resize(alpha[..., None], pixels.shape[:2])[..., 0]
+        return Picture(pixels=pixels, alpha=alpha, mode=pic.mode, exif=pic.exif, icc_profile=pic.icc_profile,
+                       format=pic.format, flat_gray=pic.flat_gray)
+
+    def _prepare(self, precision: str):
+        if precision not in self._prepared:
+            from srgan.fast import prepare
+
+            self._prepared[precision] = prepare(self.network, self.kind, self.device, precision)
+        return self._prepared[precision]
+
+    def _in_channels(self) -> int:
+        cfg = self.network.config
         return cfg.channels if self.kind == "denoiser" else cfg.in_channels
 
     @torch.inference_mode()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Float (N, C, H, W) in [0, 1] on any device → output on the CPU, float32, clamped to [0, 1]."""
-        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
-        if self.precision == "fp32":
-            y = self.model(x)
-        else:
-            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-            with torch.autocast(self.device.type, dtype=dtype):
-                y = self.model(x)
-        return y.float().clamp_(0, 1).cpu()
+    def _run_tiled(self, pixels: np.ndarray, tiling: Tiling, precision: str) -> np.ndarray:
+        """H×W×C uint8/uint16 → (H·s)×(W·s)×C of the same dtype, one window on the device at a time."""
+        from srgan.fast import dtype_of
 
-    def run_array(self, pixels: np.ndarray) -> np.ndarray:
-        """H×W×C uint8 or uint16 → same dtype, H·s×W·s×C. Gray/colour adapted to the model's channels."""
-        if pixels.ndim != 3:
-            raise SrganError(f"expected an H×W×C array, got shape {pixels.shape}")
+        net = self._prepare(precision)
+        dtype = dtype_of(precision)
+        s = self.scale
         peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
-        c = pixels.shape[2]
-        x = torch.from_numpy(np.ascontiguousarray(pixels).astype(np.float32) / peak).permute(2, 0, 1)[None]
-        if c == 1 and self.channels == 3:
+        height, width, channels = pixels.shape
+        want = self._in_channels()
+        out_channels = channels
+        size_y, starts_y = tiling.windows(height)
+        size_x, starts_x = tiling.windows(width)
+        ramps_y = [tiling.ramp(y, size_y, height, s) for y in starts_y]
+        ramps_x = [tiling.ramp(x, size_x, width, s) for x in starts_x]
+        total_y = torch.zeros(height * s)
+        total_x = torch.zeros(width * s)
+        for y, r in zip(starts_y, ramps_y):
+            total_y[y * s : (y + size_y) * s] += r
+        for x, r in zip(starts_x, ramps_x):
+            total_x[x * s : (x + size_x) * s] += r
+
+        # One window alone: no blending buffer, the network's output is the result.
+        single = len(starts_y) == 1 and len(starts_x) == 1
+        buffer = None if single else torch.zeros(height * s, width * s, out_channels)
+        result = None
+        for y, ry in zip(starts_y, ramps_y):
+            for x, rx in zip(starts_x, ramps_x):
+                window = np.ascontiguousarray(pixels[y : y + size_y, x : x + size_x])
+                out = self._forward(net, window, peak, want, dtype)  # h·s × w·s × C float32 in [0, 1]
+                if single:
+                    result = out
+                else:
+                    weight = ry[:, None, None] * rx[None, :, None]
+                    buffer[y * s : (y + size_y) * s, x * s : (x + size_x) * s] += out * weight
+        if single:
+            return _to_pixels(result, peak, pixels.dtype)
+        # Normalise and convert in row bands, so no second image-sized float array is ever made.
+        final = np.empty((height * s, width * s, out_channels), pixels.dtype)
+        band = 256
+        for top in range(0, height * s, band):
+            rows = buffer[top : top + band]
+            rows /= (total_y[top : top + band, None] * total_x[None, :])[..., None]
+            final[top : top + band] = _to_pixels(rows, peak, pixels.dtype)
+        return final
+
+    def _forward(self, net, window: np.ndarray, peak: float, want: int, dtype: torch.dtype) -> torch.Tensor:
+        """One H×W×C integer window → the network's H·s×W·s×C float32 CPU output, clamped to [0, 1]."""
+        have = window.shape[2]
+        # An H×W×C array viewed as 1×C×H×W is already channels_last: no copy before the device.
+        x = torch.from_numpy(window).permute(2, 0, 1)[None]
+        x = x.to(self.device, dtype=torch.float32).div_(peak)
+        if have == 1 and want == 3:
             x = x.expand(1, 3, *x.shape[2:])
-        elif c == 3 and self.channels == 1:
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        y = self.forward(x)
-        if c == 1 and y.shape[1] == 3:
-            y = y.mean(1, keepdim=True)
-        out = (y[0].permute(1, 2, 0).numpy() * peak).round()
-        return out.astype(pixels.dtype)
+        elif have == 3 and want == 1:
+            x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+        y = net(x)
+        y = y.float().clamp_(0, 1).permute(0, 2, 3, 1)[0]
+        if y.shape[2] != have:
+            y = y.mean(2, keepdim=True) if have == 1 else y.expand(-1, -1, have)
+        return y.cpu()
+
+
+def _to_pixels(values: torch.Tensor, peak: float, dtype: np.dtype) -> np.ndarray:
+    """Float [0, 1] H×W×C → integers, rounded."""
+    return values.mul(peak).round_().clamp_(0, peak).numpy().astype(dtype)
+
+
+def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """MATLAB-style bicubic resize of an H×W×C integer array to ``size`` (h, w)."""
+    from srgan.imresize import imresize
+
+    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float()
+    y = imresize(x, size=size)
+    return y.round_().clamp_(0, peak).permute(1, 2, 0).numpy().astype(pixels.dtype)
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def load(name_or_path: str | os.PathLike[str], *, device: str = "auto", precision: str = "auto") -> Model:
+    """Load a model: a shipped name (``srgan.available_models()``), a ``.safetensors`` file with its
+    card beside it, a training checkpoint (.pt) or a run folder. The architecture is read off the
+    state dict, so no settings are needed.
+    """
+    from srgan import zoo
+
+    spec = os.fspath(name_or_path)
+    path = zoo.resolve(spec)
+    state, card = zoo.load_state(path)
+    try:
+        network, kind = zoo.build_from_state(state, card)
+    except SrganError as exc:
+        raise SrganError(f"{spec}: {exc}") from None
+    dev = pick_device(device)
+    prec = pick_precision(precision, dev)
+    scale = 1 if kind == "denoiser" else int(network.config.scale)
+    for p in network.parameters():
+        p.requires_grad_(False)
+    return Model(
+        name=_model_name(spec, path, card), kind=kind, scale=scale, card=card, device=dev, precision=prec,
+        network=network,
+    )
+
+
+def _model_name(spec: str, path: Path, card: dict) -> str:
+    from srgan import zoo
+
+    if spec in zoo.shipped_models():
+        return spec
+    if card.get("name"):
+        return str(card["name"])
+    if path.is_dir():
+        return path.resolve().name
+    if path.name == "model.safetensors":
+        return path.resolve().parent.name
+    return path.stem
+
+
+def available_models() -> list[dict]:
+    """The shipped models' cards, each with its ``name``, in name order."""
+    from srgan import zoo
+
+    return [{**zoo.read_card(path), "name": name} for name, path in zoo.shipped_models().items()]
+
+
+def default_upscaler() -> str:
+    """``srgan-x4`` when shipped (sharp, the paper's namesake), else ``srresnet-x4``."""
+    from srgan import zoo
+
+    return "srgan-x4" if "srgan-x4" in zoo.shipped_models() else "srresnet-x4"
+
+
+_LOADED: dict[tuple[str, str, str], Model] = {}
+
+
+def _load_cached(name: str, device: str, precision: str) -> Model:
+    """``load`` for ``restore``: models by name are kept, so repeated calls don't reload them."""
+    key = (name, device, precision)
+    if key not in _LOADED:
+        _LOADED[key] = load(name, device=device, precision=precision)
+    return _LOADED[key]
+
+
+def restore(img: Any, *, denoiser: str = "denoiser", upscaler: str | None = None, tile: int | None = None,
+            precision: str | None = None, return_intermediate: bool = False) -> Any:
+    """Denoise, then super-resolve (the shipped denoiser, then the default ×4 model).
+
+    Returns the result, or ``(denoised, result)`` when ``return_intermediate``; same kind as ``img``.
+    """
+    den = _load_cached(denoiser, "auto", precision or "auto")
+    up = _load_cached(upscaler or default_upscaler(), "auto", precision or "auto")
+    if den.kind != "denoiser":
+        raise SrganError(f"restore: {denoiser} is not a denoiser (it is a {den.kind} model)")
+    denoised = den.denoise(img, tile=tile)
+    result = up.upscale(denoised, tile=tile)
+    return (denoised, result) if return_intermediate else result
