@@ -33,9 +33,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         "checkpoint_every": a.checkpoint_every, "precision": a.precision, "device": a.device, "seed": a.seed,
     }
     if a.resume:
-        if a.config or a.set:
-            raise UsageError("srgan train: --resume continues a run with its saved config; give no CONFIG or --set")
-        trainer = train(None, resume=a.resume, overrides=overrides)
+        if a.config:
+            raise UsageError("srgan train: --resume continues a run with its saved config; give no CONFIG")
+        # Flags and --set still apply (e.g. more --steps, or threads); the run's saved config is updated.
+        trainer = train(None, resume=a.resume, overrides=overrides, sets=a.set)
     else:
         if not a.config:
             raise UsageError("srgan train: give a CONFIG.yaml (see configs/) or --resume RUN_DIR")

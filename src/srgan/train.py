@@ -779,7 +779,13 @@ class _progress:
 # ----------------------------------------------------------------------------------------- entry point
 
 
-def train(cfg: TrainConfig | None, out: str | Path | None = None, resume: str | Path | None = None, overrides: dict | None = None) -> Trainer:
+def train(
+    cfg: TrainConfig | None,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    overrides: dict | None = None,
+    sets: list[str] | None = None,
+) -> Trainer:
     """Start a run in ``out`` from ``cfg``, or resume the run in ``resume`` (with optional overrides, e.g. steps).
 
     Returns the trainer; ``trainer.run_dir`` is the run folder and ``trainer.interrupted`` tells whether
@@ -793,7 +799,7 @@ def train(cfg: TrainConfig | None, out: str | Path | None = None, resume: str | 
             raise SrganError(f"{run_dir}: not a run folder (no config.yaml)")
         raw = yaml.safe_load(saved.read_text())
         raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-        cfg = load_config(None, raw)
+        cfg = load_config(None, raw, sets)
         is_resume = any(run_dir.glob("checkpoints/step_*.pt"))
     else:
         assert cfg is not None
