@@ -81,7 +81,12 @@ def test_page_and_its_files_come_from_the_app_alone(client):
 
 
 def test_openapi_docs(client):
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI comes from this server (the swagger-ui-bundle package), not from a CDN.
+    assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/upscale", "/api/denoise", "/api/restore", "/api/bicubic", "/api/models", "/healthz"):
         assert path in paths

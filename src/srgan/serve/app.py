@@ -104,9 +104,11 @@ def create_app(
         title="srgan",
         version=__version__,
         summary="Super-resolve and denoise photos with SRGAN, on this machine.",
+        docs_url=None,  # FastAPI's default /docs loads Swagger UI from a CDN; ours serves it from a package
         redoc_url=None,
         lifespan=lifespan,
     )
+    _mount_docs(app)
     app.add_middleware(BodyLimit, max_bytes=max_bytes + FORM_OVERHEAD)
     app.state.catalog = catalog
     app.state.queue = queue
@@ -249,3 +251,31 @@ def _stem(filename: str | None) -> str:
     """A safe download name from the client's file name (which may hold anything, quotes included)."""
     stem = Path(filename or "image").stem
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:80].strip("._") or "image"
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """OpenAPI docs at /docs with Swagger UI's files from the PyPI package swagger-ui-bundle (Apache-2.0),
+    so the docs work offline like the page; without the package /docs says how to get it."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        swagger_ui_path = None
+    if swagger_ui_path is not None:
+        app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        if swagger_ui_path is None:
+            return HTMLResponse(
+                "<p>Interactive docs need the package swagger-ui-bundle (pip install 'srgan[web]'); "
+                "the schema is at <a href='/openapi.json'>/openapi.json</a>.</p>"
+            )
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="srgan API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
