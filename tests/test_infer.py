@@ -147,7 +147,31 @@ def test_defaults_are_what_the_cli_says():
     from srgan.cli import build_parser
 
     a = build_parser().parse_args(["upscale", "x.png", "-o", "y"])
-    assert (a.tile, a.tile_overlap) == (DEFAULT_TILE, DEFAULT_OVERLAP)
+    assert (a.tile, a.tile_overlap) == (None, DEFAULT_OVERLAP)  # None: Model.default_tile(), 256 on CPUs
+
+
+def test_default_tile_is_256_on_cpu(up):
+    assert up.default_tile() == DEFAULT_TILE == 256
+
+
+def test_out_of_memory_halves_the_tile(up, monkeypatch):
+    from srgan import infer
+
+    tiles = []
+    real = infer.Model._run_tiled
+
+    def fake(self, pixels, tiling, precision):
+        tiles.append(tiling.tile)
+        if tiling.tile > 32:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, pixels, tiling, precision)
+
+    monkeypatch.setattr(infer.Model, "_run_tiled", fake)
+    assert up.upscale(smooth_image(40, 40), tile=128).shape == (160, 160, 3)
+    assert tiles == [128, 64, 32]
+    with pytest.raises(SrganError, match="out of memory even with 32-pixel tiles"):
+        monkeypatch.setattr(infer.Model, "_run_tiled", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError("out of memory")))
+        up.upscale(smooth_image(40, 40))
 
 
 # ------------------------------------------------------------------------------------------ Python API

@@ -241,9 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "OUTPUT ends in .png/.jpg/.jpeg/.webp/.tif/.tiff; otherwise a folder (created when absent)")
         if model_help:
             q.add_argument("--model", default=model_default, help=model_help)
-        # 256 and 16 are srgan.infer.DEFAULT_TILE and DEFAULT_OVERLAP (not imported: it would load torch for --help).
-        q.add_argument("--tile", type=int, default=256, metavar="PX", help="tile side in input pixels (memory is bounded by "
-                       "the tile, not the image); 0: the whole image at once")
+        # 16 is srgan.infer.DEFAULT_OVERLAP (not imported: it would load torch for --help).
+        q.add_argument("--tile", type=int, metavar="PX", help="tile side in input pixels, so memory is bounded by the tile, "
+                       "not the image; 0: the whole image at once (default: 256 on CPUs, as large as fits on a GPU)")
         q.add_argument("--tile-overlap", type=int, default=16, metavar="PX", help="context pixels around each tile, blended smoothly")
         q.add_argument("--suffix", default=None, help=f"added to each output file name in a folder (default {default_suffix})")
         q.add_argument("--ext", choices=["auto", "png", "jpg", "webp", "tif"], default="auto", help="output format in a folder; "

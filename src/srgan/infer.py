@@ -19,6 +19,7 @@ tile, plus the input and the output themselves.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -31,9 +32,13 @@ from torch import nn
 
 from srgan.errors import SrganError
 
+log = logging.getLogger(__name__)
+
 # 256 input pixels per tile keeps the network's activations around 0.2 GB (bf16) to 0.4 GB (fp32):
 # the largest tensors are the last upsampling conv's input and output, ~1,300 values per input pixel.
+# On a GPU the default tile grows with its free memory (``Model.default_tile``).
 DEFAULT_TILE = 256
+VALUES_PER_INPUT_PIXEL = 1400  # activations alive at the peak, per input pixel, ×4 SRResNet
 # Enough context that tiled and untiled outputs agree to > 50 dB PSNR (tests/test_infer.py).
 DEFAULT_OVERLAP = 16
 
@@ -122,6 +127,12 @@ class Tiling:
         return weight.clamp_min(1e-6)
 
 
+def _dtype(precision: str) -> torch.dtype:
+    from srgan.fast import dtype_of
+
+    return dtype_of(precision)
+
+
 def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
@@ -149,7 +160,7 @@ class Model:
     card: dict
     device: torch.device
     precision: str
-    network: nn.Module
+    network: nn.Module = field(repr=False)
     _prepared: dict = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------------------------- public API
@@ -159,7 +170,9 @@ class Model:
         """Super-resolve ``img`` (PIL image, H×W[×C] uint8/uint16 array, or Picture), same kind back.
 
         Args:
-            tile: window side in input pixels (default 256; 0: whole image in one go).
+            tile: window side in input pixels (default: ``default_tile()``, 256 on CPUs; 0: the
+                whole image in one go). A tile that runs the device out of memory is halved and
+                the image retried.
             tile_overlap: context pixels on each inner window side (default 16).
             outscale: final scale relative to the input, when not the model's own (bicubic resize
                 of the model's output, as Real-ESRGAN's ``--outscale``).
@@ -206,7 +219,7 @@ class Model:
 
         precision = pick_precision(precision, self.device) if precision else self.precision
         tiling = Tiling(
-            DEFAULT_TILE if tile is None else int(tile),
+            self.default_tile(precision) if tile is None else int(tile),
             DEFAULT_OVERLAP if tile_overlap is None else int(tile_overlap),
             getattr(self.network, "stride", 1),
         )
@@ -217,7 +230,7 @@ class Model:
                 raise SrganError(f"outscale must be in (0, 16], got {outscale}")
             if outscale != self.scale:
                 size = (max(1, round(h * outscale)), max(1, round(w * outscale)))
-        pixels = self._run_tiled(pic.pixels, tiling, precision)
+        pixels = self._run_fitting(pic.pixels, tiling, precision)
         if size is not None:
             pixels = _resize(pixels, size)
         alpha = pic.alpha
@@ -225,6 +238,35 @@ class Model:
             alpha = _resize(alpha[..., None], pixels.shape[:2])[..., 0]
         return Picture(pixels=pixels, alpha=alpha, mode=pic.mode, exif=pic.exif, icc_profile=pic.icc_profile,
                        format=pic.format, flat_gray=pic.flat_gray)
+
+    def default_tile(self, precision: str | None = None) -> int:
+        """256 input pixels on CPUs (memory bounded well under 1 GB); on CUDA, the largest multiple of
+        64 up to 1024 whose activations fit in half the free memory (fewer tiles, less overlap work)."""
+        if self.device.type != "cuda":
+            return DEFAULT_TILE
+        free, _ = torch.cuda.mem_get_info(self.device)
+        itemsize = torch.finfo(_dtype(precision or self.precision)).bits // 8
+        per_pixel = VALUES_PER_INPUT_PIXEL * itemsize * max(1, self.scale / 4) ** 2
+        side = int(math.sqrt(free / 2 / per_pixel)) // 64 * 64
+        return max(DEFAULT_TILE // 2, min(1024, side))
+
+    def _run_fitting(self, pixels: np.ndarray, tiling: Tiling, precision: str) -> np.ndarray:
+        """``_run_tiled``, halving the tile whenever the device runs out of memory (Real-ESRGAN's
+        fixed tile simply fails there)."""
+        while True:
+            try:
+                return self._run_tiled(pixels, tiling, precision)
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                message = str(exc).lower()
+                if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in message and "allocate" not in message:
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                current = tiling.tile or max(pixels.shape[:2])
+                if current <= 32:
+                    raise SrganError("out of memory even with 32-pixel tiles") from None
+                log.warning("out of memory with %d-pixel tiles; retrying with %d", current, current // 2)
+                tiling = Tiling(current // 2, tiling.overlap, tiling.align)
 
     def _prepare(self, precision: str):
         if precision not in self._prepared:
@@ -339,10 +381,12 @@ def load(name_or_path: str | os.PathLike[str], *, device: str = "auto", precisio
     scale = 1 if kind == "denoiser" else int(network.config.scale)
     for p in network.parameters():
         p.requires_grad_(False)
-    return Model(
+    model = Model(
         name=_model_name(spec, path, card), kind=kind, scale=scale, card=card, device=dev, precision=prec,
         network=network,
     )
+    model._prepare(prec)  # BN folding and weight prepacking now, so the first image is as fast as any
+    return model
 
 
 def _model_name(spec: str, path: Path, card: dict) -> str:
