@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test install report clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/srgan degrade examples/chelsea.png -o $(OUT)/lr --scale 4
 	$(BIN)/srgan evaluate --model bicubic --data examples
+
+# docs/RESULTS.md, its CSVs and figures: bicubic, every peer in ../shared/peers and our shipped models (tens of minutes).
+report: $(STAMP)
+	$(BIN)/srgan report --out docs
 
 test: $(STAMP)
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)

@@ -52,7 +52,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     datasets = [d for group in a.data for d in group]
     results = evaluate(
         a.model, datasets, scale=a.scale, noise=a.noise, device=a.device, precision=a.precision,
-        max_images=a.max_images, per_image_csv=a.csv,
+        max_images=a.max_images, per_image_csv=a.csv, peers_dir=a.peers,
     )
     if a.json:
         import json
@@ -60,6 +60,16 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(json.dumps({"results": results}))
     else:
         print_table(results)
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from srgan.report import run_report
+
+    print(run_report(
+        a.out, datasets=a.datasets, quick=a.quick, peers_dir=a.peers, srgan_run=a.srgan_run,
+        bm3d_images=a.bm3d_images, device=a.device,
+    ))
     return 0
 
 
@@ -208,7 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
         "pixels removed, plus RGB PSNR/SSIM. A DATASET is a benchmark folder with HR/ (and LR_bicubic/X<scale>/), "
         "a flat folder of HR images, or a .txt list of HR image paths relative to the file.",
     )
-    e.add_argument("--model", default="bicubic", help="bicubic, a shipped model name, a .safetensors file, a checkpoint or a run folder")
+    from srgan.peers import DENOISE_PEERS, SR_PEERS
+
+    e.add_argument(
+        "--model", default="bicubic",
+        help="bicubic, a shipped model name, a .safetensors file, a checkpoint, a run folder, or another project's "
+        f"model peer:NAME (×4: {', '.join(SR_PEERS)}; denoising, with --noise: {', '.join(DENOISE_PEERS)}, "
+        "nlmeans:h=H)",
+    )
     e.add_argument("--data", nargs="+", action="append", required=True, metavar="DATASET", help="one or more datasets (repeat the flag to add more)")
     e.add_argument("--scale", type=int, default=4, help="upscaling factor")
     e.add_argument("--noise", type=float, nargs="+", metavar="SIGMA", help="for a denoiser: Gaussian σ on [0,1] (default 0.1 0.2 0.4 0.5)")
@@ -217,7 +234,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-images", type=int, metavar="N", help="only the first N images of each dataset")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run the model")
     e.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="fp32", help="model precision")
+    e.add_argument("--peers", metavar="DIR", help="where peer models live (default $SRGAN_PEERS_DIR, else ../shared/peers)")
     e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser(
+        "report", formatter_class=_formatter,
+        help="measure bicubic, the peers and our models; write RESULTS.md, CSVs and figures",
+        description="Run the ×4 benchmark (bicubic, every peer found, every shipped model) on Set5, Set14, BSD100 "
+        "and the validation cats, the denoising benchmark (noisy, NL-means with h tuned per σ, BM3D on a fixed "
+        "BSD100 subset, the shipped denoiser) and the figures, then write OUT/RESULTS.md, OUT/results/*.csv and "
+        "OUT/figures/*.png. A peer whose files or package are missing is skipped with a note. The full run takes "
+        "tens of minutes on a CPU.",
+    )
+    r.add_argument("--out", default="docs", metavar="DIR", help="output folder")
+    r.add_argument("--datasets", nargs="+", metavar="DATASET", help="datasets as for evaluate (default: ../shared Set5, Set14, BSD100 and configs/cats_val.txt)")
+    r.add_argument("--quick", action="store_true", help="a smoke test: the first two images of each dataset (default Set5 alone), no BM3D")
+    r.add_argument("--peers", metavar="DIR", help="where peer models live (default $SRGAN_PEERS_DIR, else ../shared/peers)")
+    r.add_argument("--srgan-run", metavar="RUN_DIR", help="a training run folder whose samples/ make the training-progress figure")
+    r.add_argument("--bm3d-images", type=int, metavar="N", help="BM3D on the first N BSD100 images (default 10; 0 skips it)")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run our models")
+    r.set_defaults(func=cmd_report)
 
     d = sub.add_parser(
         "degrade", formatter_class=_formatter,

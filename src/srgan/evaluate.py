@@ -64,12 +64,17 @@ def _rgb(a: np.ndarray) -> np.ndarray:
     return np.repeat(a, 3, axis=2) if a.ndim == 3 and a.shape[2] == 1 else a
 
 
-def load_upscaler(model: str, scale: int, device: str, precision: str):
+def load_upscaler(model: str, scale: int, device: str, precision: str, peers_dir: str | None = None):
     """A function uint8 H×W×C → uint8 H·s×W·s×C, plus its name, kind and content backbone."""
     from srgan.imresize import imresize_uint8
 
     if model == "bicubic":
         return (lambda lr: imresize_uint8(lr, scale=scale)), "bicubic", "bicubic", "none"
+    if model.startswith("peer:"):
+        from srgan.peers import load_peer
+
+        fn, name, kind = load_peer(model[len("peer:"):], scale, peers_dir)
+        return fn, name, kind, "none"
     from srgan.infer import load
 
     m = load(model, device=device, precision=precision)
@@ -87,13 +92,14 @@ def evaluate(
     precision: str = "fp32",
     max_images: int | None = None,
     per_image_csv: str | None = None,
+    peers_dir: str | None = None,
 ) -> list[dict]:
     from srgan.imresize import imresize_uint8
     from srgan.metrics import hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
 
     if scale not in (2, 3, 4, 8):
         raise SrganError(f"--scale must be 2, 3, 4 or 8, not {scale}")
-    fn, name, kind, backbone = load_upscaler(model, scale, device, precision)
+    fn, name, kind, backbone = load_upscaler(model, scale, device, precision, peers_dir)
     if kind == "denoiser":
         return _evaluate_denoiser(fn, name, datasets, list(noise or DEFAULT_SIGMAS), max_images, per_image_csv)
     if noise:
@@ -157,7 +163,8 @@ def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, per_image_csv) ->
             m = {"noisy_psnr_rgb": [], "noisy_ssim_rgb": [], "psnr_rgb": [], "ssim_rgb": []}
             for (hr_path, _), hr in zip(pairs, clean):
                 noisy = add_gaussian_noise(hr, sigma, rng)
-                out = _rgb(fn(noisy))
+                # Classical denoisers (peer:bm3d, peer:nlmeans) are told σ; learned ones are not.
+                out = _rgb(fn(noisy, sigma) if getattr(fn, "needs_sigma", False) else fn(noisy))
                 vals = {
                     "noisy_psnr_rgb": psnr_rgb(noisy, hr, border=0), "noisy_ssim_rgb": ssim_rgb(noisy, hr, border=0),
                     "psnr_rgb": psnr_rgb(out, hr, border=0), "ssim_rgb": ssim_rgb(out, hr, border=0),
