@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED, shared_or_skip, smooth_image
+from conftest import SHARED, shared_or_skip
 from srgan.cli import main
 from srgan.errors import SrganError
 from srgan.evaluate import _read_u8
@@ -137,7 +137,8 @@ def test_classical_denoisers_clean_noise(name):
         fn, title, kind = load_peer(name)
     except PeerUnavailable as e:
         pytest.skip(str(e))
-    clean = smooth_image(32, 32)
+    y, x = np.mgrid[0:40, 0:40] / 40
+    clean = (np.stack([0.3 + 0.4 * x, 0.5 + 0.2 * np.sin(4 * y), 0.6 - 0.3 * x * y], -1) * 255).round().astype(np.uint8)
     noisy = add_gaussian_noise(clean, 0.1, np.random.default_rng(0))
     out = fn(noisy, 0.1)
     assert kind == "denoiser" and out.shape == clean.shape and out.dtype == np.uint8
