@@ -18,8 +18,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where it says something: not None/False, and not already in the help text."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
+    return _HelpFormatter(prog, max_help_position=32)
 
 
 # ------------------------------------------------------------------------------------------ subcommands
@@ -193,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train", formatter_class=_formatter,
         help="train SRResNet, SRGAN or the denoiser from a YAML config",
-        description="Train a model. Flags override the YAML; --set reaches any other config key. "
+        description="Train a model. Flags override the YAML (flags left out keep the config's values); "
+        "--set reaches any other config key. "
         "Checkpoints, metrics.jsonl, sample panels and model.safetensors go to the run folder.",
     )
     t.add_argument("config", nargs="?", help="YAML config (configs/srresnet_x4.yaml, srgan_x4.yaml, denoiser.yaml)")
