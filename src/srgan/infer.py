@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from srgan.device import pick_device, pick_precision
 from srgan.errors import SrganError
 
 log = logging.getLogger(__name__)
@@ -41,40 +42,6 @@ DEFAULT_TILE = 256
 VALUES_PER_INPUT_PIXEL = 1400  # activations alive at the peak, per input pixel, ×4 SRResNet
 # Enough context that tiled and untiled outputs agree to > 50 dB PSNR (tests/test_infer.py).
 DEFAULT_OVERLAP = 16
-
-
-# ------------------------------------------------------------------------------------ device, precision
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SrganError("--device cuda: no CUDA device is available")
-    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise SrganError("--device mps: no Apple GPU is available")
-    if name not in ("cpu", "cuda", "mps"):
-        raise SrganError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
-    return torch.device(name)
-
-
-def pick_precision(name: str, device: torch.device) -> str:
-    """auto: fp16 on GPUs, bf16 on CPUs with native bf16 (AVX-512-BF16, AMX), else fp32."""
-    from srgan.train import cpu_supports_bf16
-
-    if name not in ("auto", "fp32", "bf16", "fp16"):
-        raise SrganError(f"unknown precision {name!r} (use auto, fp32, bf16 or fp16)")
-    if name != "auto":
-        if name == "fp16" and device.type == "cpu":
-            raise SrganError("fp16 inference needs a GPU; use bf16 or fp32 on the CPU")
-        return name
-    if device.type in ("cuda", "mps"):
-        return "fp16"
-    return "bf16" if cpu_supports_bf16() else "fp32"
 
 
 # ------------------------------------------------------------------------------------------------ tiling

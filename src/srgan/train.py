@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srgan.device import pick_device, pick_precision
 from srgan.errors import SrganError
 
 KINDS = ("srresnet", "srgan", "denoiser")
@@ -252,31 +253,6 @@ def _init_distributed(device: torch.device) -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SrganError("--device cuda asked for, but no CUDA device is available")
-    return torch.device(name)
-
-
-def cpu_supports_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def pick_precision(name: str, device: torch.device) -> str:
-    if name != "auto":
-        if name == "fp16" and device.type == "cpu":
-            raise SrganError("fp16 training needs CUDA; use bf16 or fp32 on the CPU")
-        return name
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_supports_bf16() else "fp32"
-
-
 def autocast(device: torch.device, precision: str):
     if precision == "fp32":
         return torch.autocast(device.type, enabled=False)
@@ -418,8 +394,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
-        self.device = pick_device(cfg.device)
-        self.precision = pick_precision(cfg.precision, self.device)
+        self.device = pick_device(cfg.device, allow_mps=False)
+        self.precision = pick_precision(cfg.precision, self.device, training=True)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         self.dist = _init_distributed(self.device)
