@@ -394,7 +394,7 @@ def progress_figure(figures_dir: Path, run_dir: str | None) -> dict:
     return {"title": title, "path": path, "caption": caption}
 
 
-def progress_panel(run_dir: Path, steps: int = 5, tile: int = 96, images: int = 1):
+def progress_panel(run_dir: Path, steps: int = 5, tile: int = 96, images: int = 2):
     """LR | original | generated at a few steps, cut from the run's samples/step_*.png validation panels.
 
     Each sample panel has rows of [LR (nearest) | bicubic | output | HR] tiles (denoiser runs: [noisy |
@@ -411,8 +411,8 @@ def progress_panel(run_dir: Path, steps: int = 5, tile: int = 96, images: int = 
     if (run_dir / "config.yaml").is_file():
         kind = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("kind", kind)
     cols = 3 if kind == "denoiser" else 4
-    picks = [samples[round(i * (len(samples) - 1) / max(steps - 1, 1))] for i in range(min(steps, len(samples)))]
-    picks = list(dict.fromkeys(picks))
+    n = min(steps, len(samples))
+    picks = [samples[round(i * (len(samples) - 1) / max(n - 1, 1))] for i in range(n)]  # first, last, even between
     panels = [_read_u8(p) for p in picks]
     cell = panels[0].shape[1] // cols
     n_rows = panels[0].shape[0] // cell if panels[0].shape[0] % cell == 0 else 1
@@ -430,7 +430,7 @@ def progress_panel(run_dir: Path, steps: int = 5, tile: int = 96, images: int = 
         for p, path in zip(panels, picks):
             row.append((f"step {int(path.stem.split('_')[1])}", tile_at(p, r, cols - 2)))
         rows.append(row)
-    caption = f"{kind} run {run_dir.name}: a validation image, centre {tile}×{tile} crop, at {len(picks)} steps."
+    caption = f"{kind} run {run_dir.name}: validation images, centre {tile}×{tile} crop, at {_count(len(picks), 'step')}."
     return _label_grid(rows), caption
 
 
