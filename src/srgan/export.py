@@ -22,9 +22,11 @@ from srgan.errors import SrganError
 TOLERANCE = 1e-3
 
 
-def print_models(as_json: bool = False, file=sys.stdout) -> None:
+def print_models(as_json: bool = False, file=None) -> None:
     """One line per shipped model with the main facts of its card (or the cards as JSON)."""
     from srgan.infer import available_models, default_upscaler
+
+    file = file or sys.stdout  # looked up now: a default bound at import would outlive a redirected stdout
 
     cards = available_models()
     if as_json:
