@@ -32,7 +32,8 @@ from srgan.imresize import imresize_uint8
 # ---------------------------------------------------------------------------------------------- sources
 
 
-def _find_image_files(folder: Path) -> list[Path]:
+def find_image_files(folder: Path) -> list[Path]:
+    """Every image below ``folder`` (by extension, recursively), sorted: the order datasets are read in."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
@@ -135,7 +136,7 @@ class ImageStore:
             if folder.is_file() and folder.suffix == ".txt":
                 found = read_path_list(folder)
             elif folder.is_dir():
-                found = _find_image_files(folder)
+                found = find_image_files(folder)
             else:
                 raise SrganError(f"{source}: data folder not found")
             found = [p for p in found if p.resolve() not in exclude]
@@ -290,7 +291,7 @@ def dataset_paths(spec: str | Path) -> list[Path]:
         return read_path_list(p)
     if p.is_dir():
         hr = p / "HR"
-        files = _find_image_files(hr if hr.is_dir() else p)
+        files = find_image_files(hr if hr.is_dir() else p)
         if files:
             return files
         raise SrganError(f"{p}: no images found")

@@ -26,7 +26,7 @@ DEFAULT_SIGMAS = (0.1, 0.2, 0.4, 0.5)
 
 def find_dataset(spec: str | Path, scale: int) -> tuple[str, list[tuple[Path, Path | None]]]:
     """(name, [(hr_path, lr_path or None)]) for a benchmark folder, a flat folder or a .txt list."""
-    from srgan.data import _find_image_files, read_path_list
+    from srgan.data import find_image_files, read_path_list
 
     p = Path(spec)
     if p.is_file() and p.suffix == ".txt":
@@ -34,7 +34,7 @@ def find_dataset(spec: str | Path, scale: int) -> tuple[str, list[tuple[Path, Pa
     if not p.is_dir():
         raise SrganError(f"{p}: dataset not found (a benchmark folder with HR/, a folder of images, or a .txt list)")
     if (p / "HR").is_dir():
-        hrs = _find_image_files(p / "HR")
+        hrs = find_image_files(p / "HR")
         lr_dir = p / "LR_bicubic" / f"X{scale}"
         pairs = []
         for hr in hrs:
@@ -45,7 +45,7 @@ def find_dataset(spec: str | Path, scale: int) -> tuple[str, list[tuple[Path, Pa
                     raise SrganError(f"{lr}: LR image missing for {hr.name}")
             pairs.append((hr, lr))
     else:
-        pairs = [(hr, None) for hr in _find_image_files(p)]
+        pairs = [(hr, None) for hr in find_image_files(p)]
     if not pairs:
         raise SrganError(f"{p}: no images found")
     return p.name, pairs
