@@ -130,7 +130,7 @@ def test_upscalerjs_loader_refuses_extra_bytes_missing_weights_and_unknown_layer
 
 @pytest.mark.parametrize("name", ["nlmeans", "bm3d"])
 def test_classical_denoisers_clean_noise(name):
-    from srgan.evaluate import add_gaussian_noise
+    from srgan.degrade import add_gaussian_noise
     from srgan.metrics import psnr_rgb
 
     try:

@@ -96,6 +96,24 @@ def _stl10_arrays(folder: Path) -> list[np.ndarray]:
     return [img for f in files for img in read_stl10_images(f)]
 
 
+def to_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 H×W×C → H×W×``channels``: gray replicated to RGB, or RGB to gray with BT.601 luma (PIL's "L")."""
+    if arr.shape[2] == channels:
+        return np.ascontiguousarray(arr)
+    if channels == 3:
+        return np.repeat(arr, 3, axis=2)
+    y = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8)[:, :, None]
+
+
+def decode_u8(path: Path, channels: int) -> np.ndarray:
+    """An image file as uint8 H×W×``channels`` (16-bit reduced to 8); SrganError when unreadable."""
+    pixels = read_image(path).pixels
+    if pixels.dtype != np.uint8:
+        pixels = (pixels.astype(np.float32) / 257.0).round().astype(np.uint8)
+    return to_channels(pixels, channels)
+
+
 @dataclass
 class LoadReport:
     images: int = 0
@@ -130,7 +148,7 @@ class ImageStore:
                     raise SrganError(f"{source}: folder not found")
                 arrays = _mnist_arrays(folder) if kind == "mnist" else _stl10_arrays(folder)
                 for a in arrays:
-                    self._add_array(self._to_channels(a))
+                    self._add_array(to_channels(a, self.channels))
                 continue
             folder = Path(source)
             if folder.is_file() and folder.suffix == ".txt":
@@ -165,26 +183,13 @@ class ImageStore:
         self._items.append(arr)
         self.report.cached_bytes += arr.nbytes
 
-    def _to_channels(self, arr: np.ndarray) -> np.ndarray:
-        if arr.shape[2] == self.channels:
-            return np.ascontiguousarray(arr)
-        if self.channels == 3:
-            return np.repeat(arr, 3, axis=2)
-        # Gray from RGB with the BT.601 luma weights, as PIL's "L" conversion.
-        y = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-        return np.clip(np.rint(y), 0, 255).astype(np.uint8)[:, :, None]
-
     def _decode_or_none(self, path: Path) -> np.ndarray | None:
         try:
-            pic = read_image(path)
+            return decode_u8(path, self.channels)
         except SrganError as e:
             print(f"warning: skipping {e}", file=sys.stderr)
             self.report.skipped_unreadable += 1
             return None
-        pixels = pic.pixels
-        if pixels.dtype != np.uint8:
-            pixels = (pixels.astype(np.float32) / 257.0).round().astype(np.uint8)
-        return self._to_channels(pixels)
 
     def __len__(self) -> int:
         return len(self._items)

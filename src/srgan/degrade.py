@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from srgan.errors import SrganError
-from srgan.evaluate import add_gaussian_noise
+
+
+def add_gaussian_noise(pixels: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Clipped Gaussian noise with σ on the [0, 1] scale, quantised back to the input's integer type."""
+    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    noisy = pixels / peak + rng.standard_normal(pixels.shape) * sigma
+    return np.rint(np.clip(noisy, 0, 1) * peak).astype(pixels.dtype)
 
 
 def degrade_array(pixels: np.ndarray, scale: int = 4, noise: float | None = None, rng: np.random.Generator | None = None) -> np.ndarray:

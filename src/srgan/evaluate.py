@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from srgan.degrade import add_gaussian_noise
 from srgan.errors import SrganError
 
 DEFAULT_SIGMAS = (0.1, 0.2, 0.4, 0.5)
@@ -179,13 +180,6 @@ def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, per_image_csv) ->
     if per_image_csv:
         _write_csv(per_image_csv, rows)
     return results
-
-
-def add_gaussian_noise(pixels: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Clipped Gaussian noise with σ on the [0, 1] scale, quantised back to the input's integer type."""
-    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
-    noisy = pixels / peak + rng.standard_normal(pixels.shape) * sigma
-    return np.rint(np.clip(noisy, 0, 1) * peak).astype(pixels.dtype)
 
 
 def _write_csv(path: str, rows: list[dict]) -> None:

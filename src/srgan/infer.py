@@ -378,10 +378,10 @@ def available_models() -> list[dict]:
 
 
 def default_upscaler() -> str:
-    """``srgan-x4`` when shipped (sharp, the paper's namesake), else ``srresnet-x4``."""
-    from srgan import zoo
+    """``srgan-x4`` when shipped (sharp, the paper's namesake), else ``srresnet-x4``: ``srgan.DEFAULT_UPSCALER``."""
+    import srgan
 
-    return "srgan-x4" if "srgan-x4" in zoo.shipped_models() else "srresnet-x4"
+    return srgan.DEFAULT_UPSCALER
 
 
 _LOADED: dict[tuple[str, str, str], Model] = {}

@@ -367,7 +367,7 @@ def restore_figure(figures_dir: Path, ours: dict[str, list[str]], device: str) -
 
 def restore_panel(photo: np.ndarray, denoise, upscale, sigmas, box=(104, 200, 40)):
     """A PIL panel: per σ, the crop ``box`` = (y, x, size) of the noisy photo, the denoised one, and ×4."""
-    from srgan.evaluate import add_gaussian_noise
+    from srgan.degrade import add_gaussian_noise
 
     y, x, size = box
     rows = []

@@ -303,8 +303,8 @@ class Validator:
     """Fixed validation inputs, prepared once: LR by the MATLAB-bicubic uint8 protocol, or noisy copies."""
 
     def __init__(self, cfg: TrainConfig, channels: int) -> None:
-        from srgan.data import dataset_paths
-        from srgan.images import read_image
+        from srgan.data import dataset_paths, decode_u8
+        from srgan.degrade import add_gaussian_noise
         from srgan.imresize import imresize_uint8
 
         self.cfg = cfg
@@ -313,20 +313,13 @@ class Validator:
         rng = np.random.default_rng(0)
         for i, p in enumerate(paths):
             try:
-                px = read_image(p).pixels
+                px = decode_u8(p, channels)
             except SrganError as e:
                 print(f"warning: validation: skipping {e}", file=sys.stderr)
                 continue
-            if px.dtype != np.uint8:
-                px = (px / 257).round().astype(np.uint8)
-            if channels == 3 and px.shape[2] == 1:
-                px = np.repeat(px, 3, axis=2)
-            elif channels == 1 and px.shape[2] == 3:
-                px = np.asarray(__import__("PIL.Image").Image.fromarray(px).convert("L"))[:, :, None]
             if cfg.kind == "denoiser":
                 sigma = cfg.val_sigmas[i % len(cfg.val_sigmas)]
-                noisy = np.clip(px / 255 + rng.standard_normal(px.shape) * sigma, 0, 1)
-                self.items.append((p.name, np.rint(noisy * 255).astype(np.uint8), px, sigma))
+                self.items.append((p.name, add_gaussian_noise(px, sigma, rng), px, sigma))
             else:
                 s = cfg.scale
                 h, w = px.shape[0] - px.shape[0] % s, px.shape[1] - px.shape[1] % s

@@ -18,7 +18,6 @@ from torch import nn
 from srgan.errors import SrganError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-KINDS = ("srresnet", "srgan", "denoiser")
 
 
 def atomic_save_json(path: Path, obj: dict) -> None:
