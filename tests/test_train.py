@@ -71,6 +71,7 @@ def test_relative_paths_in_a_yaml_are_relative_to_the_yaml(tmp_path, image_folde
         ("data: [x]\ncrop: 30\n", "multiple of scale"),
         ("- just\n- a list\n", "mapping"),
         ("kind: srresnet\n", "no training data"),
+        ("data: [x]\npixel_weight: -1\n", "pixel_weight and adversarial_weight must be >= 0"),
     ],
 )
 def test_bad_configs_are_one_line_errors(tmp_path, text, message):
@@ -130,14 +131,18 @@ def test_existing_run_is_never_overwritten(tmp_path, image_folder):
 
 def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
-    cfg = tiny_cfg(image_folder, kind="srgan", steps=3, crop=32, init_generator=str(pre / "model.safetensors"), content_loss="effnet")
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=3, crop=32, init_generator=str(pre / "model.safetensors"), content_loss="effnet",
+                   pixel_weight=0.5)
     run = train(cfg, out=tmp_path / "gan").run_dir
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
-    assert {"content", "adversarial", "loss_d", "d_real", "d_fake"} <= set(records[-1])
+    assert {"content", "adversarial", "pixel", "loss_d", "d_real", "d_fake"} <= set(records[-1])
+    r = records[-1]  # the logged total is the paper's sum plus the optional pixel term
+    assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 0.5 * r["pixel"], rel=1e-4)
     ckpt = torch.load(sorted((run / "checkpoints").glob("step_*.pt"))[-1], weights_only=True)
     assert "discriminator" in ckpt["models"] and "discriminator" in ckpt["optimizers"]
     card = json.loads((run / "model.json").read_text())
     assert card["kind"] == "srgan" and card["backbone"].startswith("EfficientNet-Lite0")
+    assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "adversarial": 1e-3, "pixel": 0.5}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
 
 

@@ -79,6 +79,7 @@ class TrainConfig:
     content_loss: str = "effnet"  # mse | vgg22 | vgg54 | effnet
     content_feature_scale: float | None = None
     adversarial_weight: float = 1e-3
+    pixel_weight: float = 0.0  # extra pixel MSE in the generator loss; 0 in the paper, anchors colours in short runs
     vgg_weights: str | None = None
     # denoiser
     noise_sigma: list[float] = field(default_factory=lambda: [0.05, 0.5])
@@ -118,6 +119,8 @@ class TrainConfig:
             raise SrganError("config: noise_sigma must be [low, high] with 0 <= low <= high")
         if self.lr_schedule not in ("step", "cosine"):
             raise SrganError(f"config: lr_schedule must be step or cosine, not {self.lr_schedule!r}")
+        if self.pixel_weight < 0 or self.adversarial_weight < 0:
+            raise SrganError("config: pixel_weight and adversarial_weight must be >= 0")
         if self.export not in ("auto", "best", "last"):
             raise SrganError("config: export must be auto, best or last")
 
@@ -515,6 +518,11 @@ class Trainer:
             "precision": self.precision,
             "content_loss": self.cfg.content_loss if self.cfg.kind == "srgan" else ("mse" if self.cfg.kind == "srresnet" else self.cfg.denoise_loss),
             "backbone": self.content.backbone if self.content is not None else "none",
+            "loss_weights": (
+                {"content": 1.0, "content_feature_scale": self.content.scale, "adversarial": self.cfg.adversarial_weight,
+                 "pixel": self.cfg.pixel_weight}
+                if self.cfg.kind == "srgan" else None
+            ),
             "data": self.cfg.data,
             "data_terms": _data_terms(self.cfg.data),
             "exclude": self.cfg.exclude,
@@ -551,6 +559,10 @@ class Trainer:
                 content = self.content(sr, hr)
                 adv = adversarial_loss(self.train_disc(sr))
             loss = content + cfg.adversarial_weight * adv
+            if cfg.pixel_weight:
+                pixel = F.mse_loss(sr.float(), hr)
+                loss = loss + cfg.pixel_weight * pixel
+                out["pixel"] = pixel.detach()
             out.update(
                 loss=loss.detach(), content=content.detach(), adversarial=adv.detach(), loss_d=loss_d.detach(),
                 d_real=torch.sigmoid(d_real.detach().float()).mean(), d_fake=torch.sigmoid(d_fake.detach().float()).mean(),
