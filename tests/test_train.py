@@ -72,6 +72,7 @@ def test_relative_paths_in_a_yaml_are_relative_to_the_yaml(tmp_path, image_folde
         ("- just\n- a list\n", "mapping"),
         ("kind: srresnet\n", "no training data"),
         ("data: [x]\npixel_weight: -1\n", "pixel_weight and adversarial_weight must be >= 0"),
+        ("kind: srgan\ndata: [x]\ncontent_shift: 48\n", "content_shift must be in"),
     ],
 )
 def test_bad_configs_are_one_line_errors(tmp_path, text, message):
@@ -132,7 +133,7 @@ def test_existing_run_is_never_overwritten(tmp_path, image_folder):
 def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
     cfg = tiny_cfg(image_folder, kind="srgan", steps=3, crop=32, init_generator=str(pre / "model.safetensors"), content_loss="effnet",
-                   pixel_weight=0.5)
+                   pixel_weight=0.5, content_shift=4)
     run = train(cfg, out=tmp_path / "gan").run_dir
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert {"content", "adversarial", "pixel", "loss_d", "d_real", "d_fake"} <= set(records[-1])
@@ -142,8 +143,25 @@ def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     assert "discriminator" in ckpt["models"] and "discriminator" in ckpt["optimizers"]
     card = json.loads((run / "model.json").read_text())
     assert card["kind"] == "srgan" and card["backbone"].startswith("EfficientNet-Lite0")
-    assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "adversarial": 1e-3, "pixel": 0.5}
+    assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "content_shift": 4, "adversarial": 1e-3,
+                                  "pixel": 0.5}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
+
+
+def test_content_shift_crops_sr_and_hr_alike_at_a_step_dependent_offset(tmp_path, image_folder):
+    from srgan.train import Trainer
+
+    t = Trainer(tiny_cfg(image_folder, kind="srgan", content_loss="mse", content_shift=8, crop=32), tmp_path / "r")
+    hr = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
+    seen = set()
+    for step in range(1, 30):
+        t.step = step
+        a, b = t._shifted(hr, hr.clone())
+        assert a.shape[-2:] == (25, 25) and torch.equal(a, b)
+        seen.add(int(a[0, 0, 0, 0]))
+        t.step = step  # the same step gives the same offset (exact resume)
+        assert torch.equal(t._shifted(hr, hr)[0], a)
+    assert len(seen) > 10  # the offset really moves
 
 
 def test_srgan_rejects_a_generator_of_the_wrong_shape(tmp_path, image_folder):

@@ -48,7 +48,7 @@ def train(run: Path, precision: str, a: argparse.Namespace, env: dict) -> None:
 def evaluate_fp32(run: Path, val: str, env: dict) -> dict:
     out = subprocess.run(["srgan", "evaluate", "--model", str(run / "model.safetensors"), "--data", val,
                           "--precision", "fp32", "--json"], check=True, env=env, capture_output=True, text=True).stdout
-    return json.loads(out)[0]
+    return json.loads(out)["results"][0]
 
 
 def main() -> None:

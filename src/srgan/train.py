@@ -78,6 +78,10 @@ class TrainConfig:
     init_generator: str | None = None  # srresnet run folder, .safetensors or checkpoint
     content_loss: str = "effnet"  # mse | vgg22 | vgg54 | effnet
     content_feature_scale: float | None = None
+    # Features from strided networks (EfficientNet's stem is stride 2, its taps up to 16) give gradients with
+    # the stride's period, which the generator turns into a grid. Cropping SR and HR alike at an offset drawn
+    # from [0, content_shift) each step moves that period's phase, so no grid is favoured. 0: off (the paper).
+    content_shift: int = 0
     adversarial_weight: float = 1e-3
     pixel_weight: float = 0.0  # extra pixel MSE in the generator loss; 0 in the paper, anchors colours in short runs
     vgg_weights: str | None = None
@@ -119,6 +123,8 @@ class TrainConfig:
             raise SrganError("config: noise_sigma must be [low, high] with 0 <= low <= high")
         if self.lr_schedule not in ("step", "cosine"):
             raise SrganError(f"config: lr_schedule must be step or cosine, not {self.lr_schedule!r}")
+        if self.kind == "srgan" and not 0 <= self.content_shift < self.crop // 2:
+            raise SrganError(f"config: content_shift must be in [0, crop/2), not {self.content_shift}")
         if self.pixel_weight < 0 or self.adversarial_weight < 0:
             raise SrganError("config: pixel_weight and adversarial_weight must be >= 0")
         if self.export not in ("auto", "best", "last"):
@@ -519,8 +525,8 @@ class Trainer:
             "content_loss": self.cfg.content_loss if self.cfg.kind == "srgan" else ("mse" if self.cfg.kind == "srresnet" else self.cfg.denoise_loss),
             "backbone": self.content.backbone if self.content is not None else "none",
             "loss_weights": (
-                {"content": 1.0, "content_feature_scale": self.content.scale, "adversarial": self.cfg.adversarial_weight,
-                 "pixel": self.cfg.pixel_weight}
+                {"content": 1.0, "content_feature_scale": self.content.scale, "content_shift": self.cfg.content_shift,
+                 "adversarial": self.cfg.adversarial_weight, "pixel": self.cfg.pixel_weight}
                 if self.cfg.kind == "srgan" else None
             ),
             "data": self.cfg.data,
@@ -556,7 +562,7 @@ class Trainer:
             self.scaler.step(self.opt_d)
             # Generator: content + 1e-3 adversarial, D's view of the *updated* discriminator.
             with autocast(self.device, self.precision):
-                content = self.content(sr, hr)
+                content = self.content(*self._shifted(sr, hr))
                 adv = adversarial_loss(self.train_disc(sr))
             loss = content + cfg.adversarial_weight * adv
             if cfg.pixel_weight:
@@ -575,6 +581,15 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         return {k: float(v) for k, v in out.items()}
+
+    def _shifted(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SR and HR cropped alike at an offset that depends only on (seed, step): resume stays exact."""
+        k = self.cfg.content_shift
+        if k <= 1:
+            return sr, hr
+        dy, dx = np.random.default_rng((self.cfg.seed, self.step, 0x5EED)).integers(0, k, 2)
+        h, w = sr.shape[-2] - k + 1, sr.shape[-1] - k + 1
+        return sr[..., dy : dy + h, dx : dx + w], hr[..., dy : dy + h, dx : dx + w]
 
     def _handle_sigint(self, signum, frame) -> None:
         if self._stop:  # second Ctrl-C: the user really means it
