@@ -5,8 +5,8 @@ convs) on one large input, in the given precision and memory format, and convert
 output megapixels per second for the whole network: the ×4 SRResNet costs 277 GFLOP per output
 megapixel (2 × 138,636 multiply-adds per output pixel: 9×9 head, 33 body convs, two 64→256 upsampling
 convs at 1× and 2×, 9×9 tail at 4×). An implementation that computes the network's convolutions directly
-(no Winograd/FFT arithmetic savings) cannot beat that figure: the other layers run at or below this
-kernel's efficiency. It is the "physical limit" the inference issue names (3.7 MP/s on its reference CPU).
+(no Winograd/FFT arithmetic savings) cannot beat that figure as long as the other layers run no
+faster than this kernel (the 64→256 and sub-pixel tail convolutions are of the same kind). It is the "physical limit" the inference issue names (3.7 MP/s on its reference CPU).
 
     python benchmarks/conv_peak.py [--precision bf16] [--size 256] [--threads 2] [--rounds 20]
 """

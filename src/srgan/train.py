@@ -79,8 +79,9 @@ class TrainConfig:
     content_loss: str = "effnet"  # mse | vgg22 | vgg54 | effnet
     content_feature_scale: float | None = None
     # Features from strided networks (EfficientNet's stem is stride 2, its taps up to 16) give gradients with
-    # the stride's period, which the generator turns into a grid. Cropping SR and HR alike at an offset drawn
-    # from [0, content_shift) each step moves that period's phase, so no grid is favoured. 0: off (the paper).
+    # the stride's period. Cropping SR and HR alike at an offset drawn from [0, content_shift) each step moves
+    # that period's phase. It made the grid of a short run fainter, not gone (docs/training/srgan-x4-probes).
+    # 0: off (the paper).
     content_shift: int = 0
     adversarial_weight: float = 1e-3
     pixel_weight: float = 0.0  # extra pixel MSE in the generator loss; 0 in the paper, anchors colours in short runs
@@ -560,7 +561,7 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler.scale(loss_d).backward()
             self.scaler.step(self.opt_d)
-            # Generator: content + 1e-3 adversarial, D's view of the *updated* discriminator.
+            # Generator: content + 1e-3 adversarial (+ optional pixel MSE), D's view of the *updated* discriminator.
             with autocast(self.device, self.precision):
                 content = self.content(*self._shifted(sr, hr))
                 adv = adversarial_loss(self.train_disc(sr))
