@@ -20,12 +20,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from srgan.plot import read_metrics
+from srgan.zoo import atomic_save_json
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def last_val(run: Path) -> dict:
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    vals = [r for r in rows if "val_psnr_y" in r]
+    vals = [r for r in read_metrics(run) if "val_psnr_y" in r]
     if not vals:
         raise SystemExit(f"{run}: no validation entry in metrics.jsonl")
     return vals[-1]
@@ -76,7 +78,7 @@ def main() -> None:
     report = {"steps": a.steps, "batch_size": a.batch_size, "seed": a.seed, "config": str(a.config),
               "val": a.val, "runs": results, "bf16_minus_fp32_db": diff, "within_0_1_db": abs(diff) <= 0.1}
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "precision_check.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_save_json(a.out / "precision_check.json", report)
     print(f"\n{a.steps} steps, batch {a.batch_size}, seed {a.seed}; validation {a.val}")
     print(f"{'precision':<10}{'val PSNR-Y (trainer)':>22}{'PSNR-Y (fp32 eval)':>20}{'SSIM-Y':>9}")
     for k, r in results.items():
