@@ -6,9 +6,14 @@ float32 NCHW tensor, as a training script would; ours is the public API on a uin
 and default tiling included. The two alternate, round after round, and each is summarised by its median,
 so load from other processes hits both alike. Prints output megapixels per second for both, the ratio,
 and the fraction of this CPU's physical limit (about 3.7 output MP/s on the 2-core reference machine:
-277 GFLOP per output megapixel at the ~1,035 GFLOP/s its bf16 convolutions reach).
+277 GFLOP per output megapixel at the ~1,035 GFLOP/s its bf16 convolutions reach; measure your own
+CPU's with benchmarks/conv_peak.py and pass it as --limit).
 
-    python benchmarks/infer_speed.py [--size 256] [--rounds 7] [--precision auto] [--limit 3.7]
+``--precision int8`` times the ONNX Runtime int8 path (``srgan.int8``; needs srgan[onnx]). Its graph is
+built and calibrated once per weights before timing starts (a few seconds up to a minute), so the
+figures are steady-state speed, as for the fused bf16 path whose weights are prepacked at load.
+
+    python benchmarks/infer_speed.py [--size 256] [--rounds 7] [--precision auto|fp32|bf16|int8] [--limit 3.7]
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256, help="input side in pixels (output is 4× that)")
     p.add_argument("--rounds", type=int, default=7, help="timed rounds per contestant (after one warm-up)")
-    p.add_argument("--precision", default="auto", help="precision for ours: auto, fp32 or bf16")
+    p.add_argument("--precision", default="auto", help="precision for ours: auto, fp32, bf16 or int8")
     p.add_argument("--limit", type=float, default=3.7, help="physical limit of this CPU in output MP/s")
     a = p.parse_args()
 

@@ -6,7 +6,8 @@ import torch
 
 from srgan.errors import SrganError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# int8 is inference-only and CPU-only (srgan.int8, through ONNX Runtime); auto never picks it.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def _mps_available() -> bool:
@@ -46,6 +47,8 @@ def pick_precision(name: str, device: torch.device, *, training: bool = False) -
     if name != "auto":
         if name == "fp16" and device.type == "cpu":
             raise SrganError("fp16 needs a GPU; use bf16 or fp32 on the CPU")
+        if name == "int8" and (training or device.type != "cpu"):
+            raise SrganError("int8 is for inference on the CPU; use --device cpu, or another precision")
         return name
     if device.type == "cuda":
         return "bf16" if training and torch.cuda.is_bf16_supported() else "fp16"

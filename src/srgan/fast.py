@@ -33,9 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srgan.errors import SrganError
+
 log = logging.getLogger(__name__)
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The dtype a prepared network takes and returns; the int8 network's inputs and outputs are float32.
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
 
 
 def dtype_of(precision: str) -> torch.dtype:
@@ -236,6 +239,12 @@ def prepare(net: nn.Module, kind: str, device: torch.device, precision: str, fus
     and a U-Net with concatenations, so it only gets its dtype and layout.
     """
     dtype = dtype_of(precision)
+    if precision == "int8":
+        if kind == "denoiser":
+            raise SrganError("int8 is available for the ×4 generators; run the denoiser in bf16 or fp32")
+        from srgan.int8 import prepare_int8
+
+        return prepare_int8(InferenceGenerator(net.cpu()).eval())
     if kind != "denoiser":
         plain = InferenceGenerator(net.cpu()).eval()
         if fused and device.type == "cpu" and _fused_ops_available():

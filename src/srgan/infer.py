@@ -401,7 +401,7 @@ def restore(img: Any, *, denoiser: str = "denoiser", upscaler: str | None = None
 
     Returns the result, or ``(denoised, result)`` when ``return_intermediate``; same kind as ``img``.
     """
-    den = _load_cached(denoiser, "auto", precision or "auto")
+    den = _load_cached(denoiser, "auto", "auto" if precision in (None, "int8") else precision)
     up = _load_cached(upscaler or default_upscaler(), "auto", precision or "auto")
     if den.kind != "denoiser":
         raise SrganError(f"restore: {denoiser} is not a denoiser (it is a {den.kind} model)")
