@@ -1,24 +1,25 @@
 """Inference speed: ``srgan.load(...).upscale`` vs the eager fp32 network, measured in one run.
 
-Both run the paper-sized ×4 SRResNet (16 blocks, 64 channels, random weights: speed does not depend on
-their values) on a 256×256 input, 1024×1024 output. The eager baseline is ``Generator()`` called on a
-float32 NCHW tensor, as a training script would; ours is the public API on a uint8 array, conversions
-and default tiling included. The two alternate, round after round, and each is summarised by its median,
-so load from other processes hits both alike. Prints output megapixels per second for both, the ratio,
-and the fraction of this CPU's physical limit (about 3.7 output MP/s on the 2-core reference machine:
-277 GFLOP per output megapixel at the ~1,035 GFLOP/s its bf16 convolutions reach; measure your own
-CPU's with benchmarks/conv_peak.py and pass it as --limit).
+All contestants run the paper-sized ×4 SRResNet (16 blocks, 64 channels, random weights: speed does not
+depend on their values) on a 256×256 input, 1024×1024 output. The eager baseline is ``Generator()`` called
+on a float32 NCHW tensor, as a training script would; ours is the public API on a uint8 array, conversions
+and default tiling included, once per precision asked for: by default ``auto`` (bf16 on CPUs with native
+bf16) and, when ONNX Runtime is installed, ``int8`` (``srgan.int8``). The contestants alternate, round
+after round, and each is summarised by its median, so load from other processes hits all alike. Prints
+output megapixels per second for each, the ratio to eager, and the fraction of a physical limit (default
+3.7 output MP/s, the bf16 limit the inference issue measured on its reference machine: 277 GFLOP per
+output megapixel at ~1,035 GFLOP/s; benchmarks/conv_peak.py measures your CPU's, in bf16 and int8).
 
-``--precision int8`` times the ONNX Runtime int8 path (``srgan.int8``; needs srgan[onnx]). Its graph is
-built and calibrated once per weights before timing starts (a few seconds up to a minute), so the
-figures are steady-state speed, as for the fused bf16 path whose weights are prepacked at load.
+The int8 graph is built and calibrated once per weights before timing starts (seconds to a minute), as
+the bf16 path's weights are prepacked at load, so the figures are steady-state speed.
 
-    python benchmarks/infer_speed.py [--size 256] [--rounds 7] [--precision auto|fp32|bf16|int8] [--limit 3.7]
+    python benchmarks/infer_speed.py [--size 256] [--rounds 7] [--precision auto int8] [--limit 3.7]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import tempfile
 import time
@@ -33,10 +34,12 @@ from srgan.models.generator import Generator
 
 
 def main() -> None:
+    have_ort = importlib.util.find_spec("onnxruntime") is not None
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256, help="input side in pixels (output is 4× that)")
     p.add_argument("--rounds", type=int, default=7, help="timed rounds per contestant (after one warm-up)")
-    p.add_argument("--precision", default="auto", help="precision for ours: auto, fp32, bf16 or int8")
+    p.add_argument("--precision", nargs="+", default=["auto", "int8"] if have_ort else ["auto"],
+                   help="precisions for ours: auto, fp32, bf16, int8 (default: auto, and int8 when onnxruntime is installed)")
     p.add_argument("--limit", type=float, default=3.7, help="physical limit of this CPU in output MP/s")
     a = p.parse_args()
 
@@ -45,7 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "srresnet-x4-random.safetensors"
         zoo.save_model(path, eager, {"kind": "srresnet", "scale": 4})
-        ours = srgan.load(path, precision=a.precision)
+        ours = [srgan.load(path, device="cpu", precision=prec) for prec in a.precision]
 
     image = np.random.default_rng(0).integers(0, 256, (a.size, a.size, 3), dtype=np.uint8)
     tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
@@ -54,13 +57,12 @@ def main() -> None:
         with torch.inference_mode():
             eager(tensor)
 
-    def run_ours() -> None:
-        ours.upscale(image)
-
-    contestants = {"eager fp32": run_eager, f"srgan.load().upscale ({ours.precision})": run_ours}
+    contestants = {"eager fp32": run_eager}
+    for model in ours:
+        contestants[f"srgan.load().upscale ({model.precision})"] = lambda m=model: m.upscale(image)
     times: dict[str, list[float]] = {name: [] for name in contestants}
-    for name, fn in contestants.items():
-        fn()  # warm-up: oneDNN picks and caches its kernels on the first call of each shape
+    for fn in contestants.values():
+        fn()  # warm-up: oneDNN and ONNX Runtime pick and cache their kernels on the first call of each shape
     for _ in range(a.rounds):
         for name, fn in contestants.items():
             t0 = time.perf_counter()
@@ -69,12 +71,11 @@ def main() -> None:
 
     megapixels = (4 * a.size) ** 2 / 1e6
     speeds = {name: megapixels / statistics.median(ts) for name, ts in times.items()}
-    (eager_name, eager_speed), (ours_name, ours_speed) = speeds.items()
+    eager_speed = speeds["eager fp32"]
     print(f"{a.size}x{a.size} -> {4 * a.size}x{4 * a.size}, {torch.get_num_threads()} threads, median of {a.rounds} rounds")
-    print(f"{eager_name:34s} {eager_speed:6.3f} output MP/s")
-    print(f"{ours_name:34s} {ours_speed:6.3f} output MP/s")
-    print(f"{'ratio':34s} {ours_speed / eager_speed:6.2f}x")
-    print(f"{'fraction of the ' + f'{a.limit:g} MP/s limit':34s} {ours_speed / a.limit:6.1%}")
+    print(f"{'':34s} {'MP/s':>7s} {'vs eager':>9s} {'of ' + f'{a.limit:g} MP/s':>12s}")
+    for name, speed in speeds.items():
+        print(f"{name:34s} {speed:7.3f} {speed / eager_speed:8.2f}x {speed / a.limit:12.1%}")
 
 
 if __name__ == "__main__":

@@ -128,3 +128,15 @@ def test_cli_upscale_and_restore_in_int8(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("srgan: ") and "int8 is available for the ×4 generators" in err[-1]
     assert "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("arch", [{"scale": 2}, {"in_channels": 1, "out_channels": 1}])
+def test_int8_other_scales_and_gray_generators(tmp_path, arch):
+    torch.manual_seed(0)
+    path = tmp_path / "g.safetensors"
+    zoo.save_model(path, Generator(num_blocks=1, channels=16, **arch).eval(), {"kind": "srresnet", "scale": arch.get("scale", 4)})
+    img = smooth_image(24, 20)
+    got = srgan.load(path, precision="int8").upscale(img)
+    want = srgan.load(path, precision="fp32").upscale(img)
+    assert got.shape == want.shape
+    assert psnr(got, want) > 35

@@ -91,9 +91,11 @@ class _ExportForm(nn.Module):
         return F.pixel_shuffle(self.tail(h)[:, : self.out_channels], 2)
 
 
-def calibration_windows(photos: list[np.ndarray] | None = None, crop: int = CALIBRATION_CROP) -> list[np.ndarray]:
-    """1×3×crop×crop float32 inputs in [0, 1]: non-overlapping crops of ``photos`` (H×W×3 uint8),
-    by default of the bundled photo. Deterministic, so the same weights always give the same graph."""
+def calibration_windows(photos: list[np.ndarray] | None = None, crop: int = CALIBRATION_CROP,
+                        channels: int = 3) -> list[np.ndarray]:
+    """1×C×crop×crop float32 inputs in [0, 1]: non-overlapping crops of ``photos`` (H×W×3 uint8), by
+    default of the bundled photo; C = 1 gives their luma. Deterministic: the same weights always give
+    the same graph."""
     if photos is None:
         from srgan.images import read_image
 
@@ -104,6 +106,8 @@ def calibration_windows(photos: list[np.ndarray] | None = None, crop: int = CALI
         for y in range(0, h - crop + 1, crop):
             for x in range(0, w - crop + 1, crop):
                 patch = photo[y : y + crop, x : x + crop, :3].astype(np.float32) / 255.0
+                if channels == 1:
+                    patch = patch @ np.array([[0.299], [0.587], [0.114]], np.float32)
                 windows.append(np.ascontiguousarray(patch.transpose(2, 0, 1)[None]))
     if not windows:
         raise SrganError(f"int8 calibration needs photos of at least {crop}×{crop} pixels")
@@ -148,27 +152,19 @@ def quantize(net: nn.Module, windows: list[np.ndarray]) -> bytes:
         return Path(q8).read_bytes()
 
 
-class _quiet:
-    """Silence the exporter's and quantizer's warnings and log chatter (they are about their internals)."""
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporter's and quantizer's warnings, log records and progress prints (about their internals)."""
+    import warnings
 
-    def __enter__(self):
-        import warnings
-
-        self._warnings = warnings.catch_warnings()
-        self._warnings.__enter__()
-        warnings.simplefilter("ignore")
-        self._level = logging.root.level
-        logging.root.setLevel(logging.ERROR)
-        # The calibrator reports its progress with print(); that must not reach a user's stdout.
-        self._stdout = contextlib.redirect_stdout(io.StringIO())
-        self._stdout.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._stdout.__exit__(*exc)
-        logging.root.setLevel(self._level)
-        self._warnings.__exit__(*exc)
-        return False
+    level = logging.root.level
+    logging.root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.root.setLevel(level)
 
 
 class Int8Generator:
@@ -221,7 +217,7 @@ def prepare_int8(net: nn.Module) -> Int8Generator:
         except Exception as exc:  # noqa: BLE001 - a damaged cache file is rebuilt, not fatal
             log.warning("rebuilding the int8 graph: cached %s does not load (%s)", path, str(exc).splitlines()[0])
     print(f"srgan: building the int8 graph (once per weights; kept in {cache_dir()})", file=sys.stderr)
-    model = quantize(net, calibration_windows())
+    model = quantize(net, calibration_windows(channels=net.config.in_channels))
     try:
         from srgan.images import atomic_write_bytes
 
