@@ -150,6 +150,10 @@ class InferenceGenerator(nn.Module):
         self.tail = SubpixelTail(g.upsample[-1].prelu, g.tail)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.before_tail(x))
+
+    def before_tail(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything up to the last upsampling conv's output, before its PReLU and shuffle."""
         features = F.leaky_relu(self.head(x), self.head_alpha)
         h = features
         for (conv1, conv2), alpha in zip(self.blocks, self.block_alphas):
@@ -157,7 +161,7 @@ class InferenceGenerator(nn.Module):
         h = features + self.body_conv(h)
         for conv, alpha in zip(self.up_convs[:-1], self.up_alphas):
             h = F.leaky_relu(F.pixel_shuffle(conv(h), 2), alpha)
-        return self.tail(self.up_convs[-1](h))
+        return self.up_convs[-1](h)
 
 
 # ------------------------------------------------------------------------------------------ fused (CPU)

@@ -80,15 +80,7 @@ class _ExportForm(nn.Module):
             self.tail.bias[: tail.out_channels] = tail.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.net
-        features = F.leaky_relu(n.head(x), n.head_alpha)
-        h = features
-        for (conv1, conv2), alpha in zip(n.blocks, n.block_alphas):
-            h = h + conv2(F.leaky_relu(conv1(h), alpha))
-        h = features + n.body_conv(h)
-        for conv, alpha in zip(n.up_convs[:-1], n.up_alphas):
-            h = F.leaky_relu(F.pixel_shuffle(conv(h), 2), alpha)
-        h = F.leaky_relu(n.up_convs[-1](h), n.tail.alpha)
+        h = F.leaky_relu(self.net.before_tail(x), self.net.tail.alpha)
         return F.pixel_shuffle(self.tail(h)[:, : self.out_channels], 2)
 
 
