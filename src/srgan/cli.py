@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where to run the model")
         q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto", help="auto: bf16 on "
                        "CPUs with native bf16, else fp32; fp16 on GPUs. int8 (×4 models, CPU, needs srgan[onnx]): fastest "
-                       "on CPUs with VNNI, about 0.15 dB below fp32")
+                       "on CPUs with VNNI, 0.07-0.3 dB PSNR below fp32")
         q.add_argument("--max-pixels", type=int, default=100_000_000, metavar="N", help="refuse larger input images "
                        "(decompression-bomb guard; 0: no limit)")
 
