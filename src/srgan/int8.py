@@ -201,13 +201,9 @@ def fingerprint(net: nn.Module) -> str:
     """A digest of the weights, the recipe and the runtime versions: the cache key of the int8 graph."""
     ort = onnxruntime_module()
     h = hashlib.sha256(f"{RECIPE} torch {torch.__version__} ort {ort.__version__}".encode())
-    buffer = io.BytesIO()
     for name, tensor in sorted(net.state_dict().items()):
         h.update(name.encode())
-        buffer.seek(0)
-        buffer.truncate()
-        np.save(buffer, tensor.detach().float().cpu().numpy())
-        h.update(buffer.getvalue())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     for name in ("head_alpha", "block_alphas", "up_alphas"):
         h.update(repr(getattr(net, name)).encode())
     h.update(repr(net.tail.alpha).encode())
@@ -218,7 +214,6 @@ def prepare_int8(net: nn.Module) -> Int8Generator:
     """The int8 form of an ``InferenceGenerator``, from the cache when it was built before."""
     key = fingerprint(net)
     path = cache_dir() / f"int8-{key}.onnx"
-    model = None
     if path.is_file():
         model = path.read_bytes()
         try:
