@@ -71,8 +71,10 @@ def test_relative_paths_in_a_yaml_are_relative_to_the_yaml(tmp_path, image_folde
         ("data: [x]\ncrop: 30\n", "multiple of scale"),
         ("- just\n- a list\n", "mapping"),
         ("kind: srresnet\n", "no training data"),
-        ("data: [x]\npixel_weight: -1\n", "pixel_weight and adversarial_weight must be >= 0"),
+        ("data: [x]\npixel_weight: -1\n", "pixel_weight, adversarial_weight and grid_weight must be >= 0"),
         ("kind: srgan\ndata: [x]\ncontent_shift: 48\n", "content_shift must be in"),
+        ("kind: srgan\ndata: [x]\nadversarial_shift: -1\n", "adversarial_shift must be in"),
+        ("data: [x]\npixel_loss: l2\n", "pixel_loss must be full or lowpass"),
     ],
 )
 def test_bad_configs_are_one_line_errors(tmp_path, text, message):
@@ -144,7 +146,7 @@ def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     card = json.loads((run / "model.json").read_text())
     assert card["kind"] == "srgan" and card["backbone"].startswith("EfficientNet-Lite0")
     assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "content_shift": 4, "adversarial": 1e-3,
-                                  "pixel": 0.5}
+                                  "adversarial_shift": 0, "pixel": 0.5, "pixel_loss": "full", "grid": 0.0}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
 
 
@@ -153,15 +155,29 @@ def test_content_shift_crops_sr_and_hr_alike_at_a_step_dependent_offset(tmp_path
 
     t = Trainer(tiny_cfg(image_folder, kind="srgan", content_loss="mse", content_shift=8, crop=32), tmp_path / "r")
     hr = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
-    seen = set()
+    seen, other = set(), set()
     for step in range(1, 30):
         t.step = step
-        a, b = t._shifted(hr, hr.clone())
+        a, b = t._shifted(hr, hr.clone(), 8, salt=1)
         assert a.shape[-2:] == (25, 25) and torch.equal(a, b)
         seen.add(int(a[0, 0, 0, 0]))
         t.step = step  # the same step gives the same offset (exact resume)
-        assert torch.equal(t._shifted(hr, hr)[0], a)
-    assert len(seen) > 10  # the offset really moves
+        assert torch.equal(t._shifted(hr, hr, 8, salt=1)[0], a)
+        other.add(int(t._shifted(hr, hr, 8, salt=2)[0][0, 0, 0, 0]))
+    assert len(seen) > 10 and seen != other  # the offset really moves, and each salt (content, D) draws its own
+    assert t._shifted(hr, hr, 0, salt=1)[0] is hr  # 0: no crop (the paper)
+
+
+def test_adversarial_shift_and_lowpass_pixel_loss_train(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=1), out=tmp_path / "pre").run_dir
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=2, crop=32, init_generator=str(pre / "model.safetensors"),
+                   content_loss="mse", adversarial_shift=5, pixel_weight=2.0, pixel_loss="lowpass", grid_weight=30.0)
+    run = train(cfg, out=tmp_path / "gan").run_dir
+    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 2.0 * r["pixel"] + 30.0 * r["grid"], rel=1e-4)
+    card = json.loads((run / "model.json").read_text())
+    assert card["loss_weights"]["adversarial_shift"] == 5 and card["loss_weights"]["grid"] == 30.0 and card["loss_weights"]["pixel_loss"] == "lowpass"
+
 
 
 def test_srgan_rejects_a_generator_of_the_wrong_shape(tmp_path, image_folder):

@@ -14,6 +14,7 @@ DDP rank draws its own batches.
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import sys
 import warnings
@@ -163,7 +164,7 @@ class ImageStore:
             paths.extend(found)
 
         # PIL releases the GIL while decoding, so threads decode in parallel.
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
             for path, arr in zip(paths, pool.map(self._decode_or_none, paths)):
                 if arr is None:
                     continue

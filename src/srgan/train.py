@@ -83,8 +83,19 @@ class TrainConfig:
     # that period's phase. It made the grid of a short run fainter, not gone (docs/training/srgan-x4-probes).
     # 0: off (the paper).
     content_shift: int = 0
+    # The same for the discriminator's input (real and fake alike). Without it D always sees SR crops at one
+    # phase of the LR pixel grid and the generator learns a fixed period-4 pattern (the phase-locked detail
+    # energy of tools/grid_check.py), which content_shift alone did not remove. 0: off (the paper).
+    adversarial_shift: int = 0
     adversarial_weight: float = 1e-3
     pixel_weight: float = 0.0  # extra pixel MSE in the generator loss; 0 in the paper, anchors colours in short runs
+    # full: MSE of SR and HR. lowpass: MSE of their scale×scale box averages, i.e. SR must agree with HR at
+    # the LR's resolution (colour, shading) while fine detail is left to the content and adversarial terms,
+    # which full-resolution MSE pulls back toward the blurry average.
+    pixel_loss: str = "full"
+    # Weight of losses.phase_locked_error (the fixed scale×scale pattern a PixelShuffle generator can add);
+    # 0: off (the paper).
+    grid_weight: float = 0.0
     vgg_weights: str | None = None
     # denoiser
     noise_sigma: list[float] = field(default_factory=lambda: [0.05, 0.5])
@@ -124,10 +135,13 @@ class TrainConfig:
             raise SrganError("config: noise_sigma must be [low, high] with 0 <= low <= high")
         if self.lr_schedule not in ("step", "cosine"):
             raise SrganError(f"config: lr_schedule must be step or cosine, not {self.lr_schedule!r}")
-        if self.kind == "srgan" and not 0 <= self.content_shift < self.crop // 2:
-            raise SrganError(f"config: content_shift must be in [0, crop/2), not {self.content_shift}")
-        if self.pixel_weight < 0 or self.adversarial_weight < 0:
-            raise SrganError("config: pixel_weight and adversarial_weight must be >= 0")
+        for name in ("content_shift", "adversarial_shift"):
+            if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
+                raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
+        if self.pixel_loss not in ("full", "lowpass"):
+            raise SrganError(f"config: pixel_loss must be full or lowpass, not {self.pixel_loss!r}")
+        if self.pixel_weight < 0 or self.adversarial_weight < 0 or self.grid_weight < 0:
+            raise SrganError("config: pixel_weight, adversarial_weight and grid_weight must be >= 0")
         if self.export not in ("auto", "best", "last"):
             raise SrganError("config: export must be auto, best or last")
 
@@ -344,6 +358,8 @@ class Validator:
 
         was_training = model.training
         model.eval()
+        # Every validation image has its own size: cuDNN's autotuning (on for training) would re-run per shape.
+        benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, False
         psnrs, ssims, outputs = [], [], []
         for _, inp, target, _ in self.items:
             x = torch.from_numpy(inp).permute(2, 0, 1)[None].float().div(255).to(device)
@@ -361,6 +377,7 @@ class Validator:
                 psnrs.append(psnr_y(o3, t3, border=self.cfg.scale))
                 ssims.append(ssim_y(o3, t3, border=self.cfg.scale))
         model.train(was_training)
+        torch.backends.cudnn.benchmark = benchmark
         if self.cfg.kind == "denoiser":
             return {"val_psnr_rgb": float(np.mean(psnrs)), "val_ssim_rgb": float(np.mean(ssims))}, outputs
         return {"val_psnr_y": float(np.mean(psnrs)), "val_ssim_y": float(np.mean(ssims))}, outputs
@@ -405,6 +422,7 @@ class Trainer:
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True  # every step has the same shapes: pick the fastest kernels once
         torch.manual_seed(cfg.seed)
 
         self.model = _build_model(cfg).to(self.device).to(memory_format=torch.channels_last)
@@ -503,7 +521,7 @@ class Trainer:
         if not self.dist.main:
             return
         with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps({**record, "time": round(time.time(), 2)}) + "\n")
         if self.tb is not None:
             for k, v in record.items():
                 if k != "step" and isinstance(v, (int, float)):
@@ -527,7 +545,8 @@ class Trainer:
             "backbone": self.content.backbone if self.content is not None else "none",
             "loss_weights": (
                 {"content": 1.0, "content_feature_scale": self.content.scale, "content_shift": self.cfg.content_shift,
-                 "adversarial": self.cfg.adversarial_weight, "pixel": self.cfg.pixel_weight}
+                 "adversarial": self.cfg.adversarial_weight, "adversarial_shift": self.cfg.adversarial_shift,
+                 "pixel": self.cfg.pixel_weight, "pixel_loss": self.cfg.pixel_loss, "grid": self.cfg.grid_weight}
                 if self.cfg.kind == "srgan" else None
             ),
             "data": self.cfg.data,
@@ -552,9 +571,10 @@ class Trainer:
             out["loss"] = loss.detach()
         else:
             # Discriminator: real HR vs detached SR.
+            sr_d, hr_d = self._shifted(sr, hr, cfg.adversarial_shift, salt=0xD15C)
             with autocast(self.device, self.precision):
-                d_real = self.train_disc(hr)
-                d_fake = self.train_disc(sr.detach())
+                d_real = self.train_disc(hr_d)
+                d_fake = self.train_disc(sr_d.detach())
             from srgan.losses import adversarial_loss, discriminator_loss
 
             loss_d = discriminator_loss(d_real, d_fake)
@@ -563,13 +583,22 @@ class Trainer:
             self.scaler.step(self.opt_d)
             # Generator: content + 1e-3 adversarial (+ optional pixel MSE), D's view of the *updated* discriminator.
             with autocast(self.device, self.precision):
-                content = self.content(*self._shifted(sr, hr))
-                adv = adversarial_loss(self.train_disc(sr))
+                content = self.content(*self._shifted(sr, hr, cfg.content_shift, salt=0x5EED))
+                adv = adversarial_loss(self.train_disc(sr_d))
             loss = content + cfg.adversarial_weight * adv
             if cfg.pixel_weight:
-                pixel = F.mse_loss(sr.float(), hr)
+                if cfg.pixel_loss == "lowpass":
+                    pixel = F.mse_loss(F.avg_pool2d(sr.float(), cfg.scale), F.avg_pool2d(hr, cfg.scale))
+                else:
+                    pixel = F.mse_loss(sr.float(), hr)
                 loss = loss + cfg.pixel_weight * pixel
                 out["pixel"] = pixel.detach()
+            if cfg.grid_weight:
+                from srgan.losses import phase_locked_error
+
+                grid = phase_locked_error(sr, hr, cfg.scale)
+                loss = loss + cfg.grid_weight * grid
+                out["grid"] = grid.detach()
             out.update(
                 loss=loss.detach(), content=content.detach(), adversarial=adv.detach(), loss_d=loss_d.detach(),
                 d_real=torch.sigmoid(d_real.detach().float()).mean(), d_fake=torch.sigmoid(d_fake.detach().float()).mean(),
@@ -583,12 +612,12 @@ class Trainer:
         self.scaler.update()
         return {k: float(v) for k, v in out.items()}
 
-    def _shifted(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """SR and HR cropped alike at an offset that depends only on (seed, step): resume stays exact."""
-        k = self.cfg.content_shift
+    def _shifted(self, sr: torch.Tensor, hr: torch.Tensor, k: int, salt: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """SR and HR cropped alike to (size - k + 1) at an offset in [0, k) that depends only on (seed, step,
+        salt): resume stays exact."""
         if k <= 1:
             return sr, hr
-        dy, dx = np.random.default_rng((self.cfg.seed, self.step, 0x5EED)).integers(0, k, 2)
+        dy, dx = np.random.default_rng((self.cfg.seed, self.step, salt)).integers(0, k, 2)
         h, w = sr.shape[-2] - k + 1, sr.shape[-1] - k + 1
         return sr[..., dy : dy + h, dx : dx + w], hr[..., dy : dy + h, dx : dx + w]
 

@@ -1,0 +1,114 @@
+"""Resume a training run for about a given wall time, with its learning-rate schedule ending on time.
+
+    python tools/train_for.py RUN --seconds 420 [--probe-steps 300] [--set key=value ...]
+
+Made for lent accelerators, whose time is counted (a GPU session of a few minutes): a cosine schedule must
+know its last step before it starts, and a guess either wastes the machine or stops mid-schedule. So a short
+probe first resumes a scratch copy of RUN (same data, model, optimizer and --set overrides, no validation)
+and measures this machine's step rate, start-up cost and one validation; the real run then resumes RUN with
+``--steps`` = current step + what fits in the time left. If it overruns anyway it is sent SIGINT, which makes
+``srgan train`` finish its step and save a checkpoint. The probe never touches RUN. Prints the plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def latest_step(run: Path) -> tuple[int, Path]:
+    ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
+    if not ckpts:
+        sys.exit(f"error: {run}: no checkpoints/step_*.pt to resume from")
+    return int(ckpts[-1].stem.split("_")[1]), ckpts[-1]
+
+
+def srgan_train(run: Path, steps: int, sets: list[str], log=None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "srgan", "train", "--resume", str(run), "--steps", str(steps)]
+    for s in sets:
+        cmd += ["--set", s]
+    print("$ " + " ".join(cmd), flush=True)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT if log else None)
+
+
+def probe(run: Path, step: int, ckpt: Path, probe_steps: int, sets: list[str]) -> dict:
+    """Step rate (steps/s, steady state), start-up seconds and one validation's seconds on this machine."""
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp) / run.name
+        (scratch / "checkpoints").mkdir(parents=True)
+        shutil.copy2(run / "config.yaml", scratch / "config.yaml")
+        shutil.copy2(ckpt, scratch / "checkpoints" / ckpt.name)
+        log_every = max(1, probe_steps // 6)
+        t0 = time.time()
+        rc = srgan_train(scratch, step + probe_steps, sets + [f"log_every={log_every}", "val_every=1000000000",
+                                                              "checkpoint_every=1000000000"]).wait()
+        t_end = time.time()
+        if rc != 0:
+            sys.exit(f"error: the probe run failed (exit {rc})")
+        recs = [json.loads(x) for x in (scratch / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    steps_logged = [r for r in recs if "loss" in r and r["step"] > step]
+    vals = [r for r in recs if "val_psnr_y" in r or "val_psnr_rgb" in r]
+    if len(steps_logged) < 3:
+        sys.exit("error: the probe logged too few steps to time; raise --probe-steps")
+    # The first logged interval holds warm-up (cuDNN autotuning, workers starting): time the rest.
+    a, b = steps_logged[1], steps_logged[-1]
+    rate = (b["step"] - a["step"]) / max(b["time"] - a["time"], 1e-6)
+    val_s = (vals[-1]["time"] - b["time"]) if vals else 0.0
+    startup_s = max(steps_logged[0]["time"] - t0 - (steps_logged[0]["step"] - step) / rate, 0.0)
+    finish_s = max(t_end - (vals[-1]["time"] if vals else b["time"]), 0.0)
+    return {"rate": rate, "val_s": val_s, "startup_s": startup_s, "finish_s": finish_s, "probe_s": t_end - t0}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", type=Path)
+    p.add_argument("--seconds", type=float, required=True, help="wall time for everything, the probe included")
+    p.add_argument("--probe-steps", type=int, default=300)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to srgan train (both runs)")
+    p.add_argument("--log", type=Path, help="append the real run's output here (default: this terminal)")
+    args = p.parse_args()
+    t_start = time.time()
+    step, ckpt = latest_step(args.run)
+    import yaml
+
+    cfg = yaml.safe_load((args.run / "config.yaml").read_text())
+    for s in args.set:
+        k, _, v = s.partition("=")
+        if k == "val_every":
+            cfg["val_every"] = int(v)
+    m = probe(args.run, step, ckpt, args.probe_steps, args.set)
+    left = args.seconds - (time.time() - t_start) - m["startup_s"] - m["finish_s"]
+    # Each step costs 1/rate seconds, plus a validation every val_every steps.
+    per_step = 1 / m["rate"] + m["val_s"] / int(cfg.get("val_every", 2000))
+    extra = max(0, math.floor(left / per_step))
+    total = step + extra
+    print(
+        f"plan: {m['rate']:.2f} steps/s, start-up {m['startup_s']:.1f} s, one validation {m['val_s']:.1f} s, "
+        f"probe {m['probe_s']:.1f} s; {left:.0f} s left -> {extra} steps, from {step} to {total}",
+        flush=True,
+    )
+    if extra == 0:
+        sys.exit("error: no time left for training after the probe")
+    log = open(args.log, "a") if args.log else None
+    proc = srgan_train(args.run, total, args.set, log)
+    deadline = t_start + args.seconds
+    try:
+        rc = proc.wait(timeout=max(deadline - time.time(), 1) + 60)  # a minute of grace before interrupting
+    except subprocess.TimeoutExpired:
+        print("overran the time: interrupting (the run saves a checkpoint)", flush=True)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait()
+    print(f"done in {time.time() - t_start:.0f} s, exit {rc}", flush=True)
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()
