@@ -27,3 +27,18 @@ def test_adversarial_loss_is_minus_log_d_and_finite_where_d_saturates():
     expected = -torch.log(torch.sigmoid(logits[:2]))
     assert adversarial_loss(logits[:2]) == pytest.approx(expected.mean().item(), rel=1e-6)
     assert torch.isfinite(adversarial_loss(logits))  # log(sigmoid(-200)) would be -inf in float32
+
+
+def test_content_taps_pick_effnet_blocks_and_only_effnet_has_them():
+    from srgan.errors import SrganError
+    from srgan.losses import ContentLoss
+
+    deep = ContentLoss("effnet", taps=(7, 10))
+    assert deep.backbone == "EfficientNet-Lite0 (ImageNet), blocks 7, 10"
+    hr = torch.rand(1, 3, 64, 64)
+    assert [f.shape[1] for f in deep.features(hr)] == [80, 112]  # the blocks' channel counts (stride 16 both)
+    assert deep(hr, hr).item() == 0 and deep((hr + 0.1).clamp(0, 1), hr).item() > 0
+    with pytest.raises(SrganError, match="taps"):
+        ContentLoss("mse", taps=(7,))
+    with pytest.raises(SrganError, match="tap"):
+        ContentLoss("effnet", taps=(99,))

@@ -75,6 +75,7 @@ def test_relative_paths_in_a_yaml_are_relative_to_the_yaml(tmp_path, image_folde
         ("kind: srgan\ndata: [x]\ncontent_shift: 48\n", "content_shift must be in"),
         ("kind: srgan\ndata: [x]\nadversarial_shift: -1\n", "adversarial_shift must be in"),
         ("data: [x]\npixel_loss: l2\n", "pixel_loss must be full or lowpass"),
+        ("kind: srgan\ndata: [x]\ncontent_taps: [deep]\n", "content_taps must be a list of EfficientNet block numbers"),
     ],
 )
 def test_bad_configs_are_one_line_errors(tmp_path, text, message):

@@ -23,11 +23,20 @@ CONTENT_LOSSES = ("mse", "vgg22", "vgg54", "effnet")
 
 
 class ContentLoss(nn.Module):
-    def __init__(self, kind: str = "mse", vgg_weights: str | None = None, feature_scale: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: str = "mse",
+        vgg_weights: str | None = None,
+        feature_scale: float | None = None,
+        taps: tuple[int, ...] | None = None,
+    ) -> None:
         super().__init__()
         if kind not in CONTENT_LOSSES:
             raise SrganError(f"unknown content loss {kind!r}; choose one of {', '.join(CONTENT_LOSSES)}")
+        if taps is not None and kind != "effnet":
+            raise SrganError(f"content taps select EfficientNet blocks; content loss {kind!r} has none")
         self.kind = kind
+        self.taps = tuple(taps) if taps is not None else None
         self.features: nn.Module | None = None
         if kind.startswith("vgg"):
             from srgan.models.features import VGG19Features
@@ -38,13 +47,15 @@ class ContentLoss(nn.Module):
         elif kind == "effnet":
             from srgan.models.features import EfficientNetLite0Features
 
-            self.features = EfficientNetLite0Features()
+            self.features = EfficientNetLite0Features() if taps is None else EfficientNetLite0Features(taps=taps)
             self.scale = 1.0 if feature_scale is None else feature_scale
         else:
             self.scale = 1.0
 
     @property
     def backbone(self) -> str:
+        if self.kind == "effnet" and self.taps is not None:
+            return f"EfficientNet-Lite0 (ImageNet), blocks {', '.join(map(str, self.taps))}"
         return {"mse": "none", "vgg22": "VGG19 φ2,2", "vgg54": "VGG19 φ5,4", "effnet": "EfficientNet-Lite0 (ImageNet)"}[
             self.kind
         ]

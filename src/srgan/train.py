@@ -78,6 +78,9 @@ class TrainConfig:
     init_generator: str | None = None  # srresnet run folder, .safetensors or checkpoint
     content_loss: str = "effnet"  # mse | vgg22 | vgg54 | effnet
     content_feature_scale: float | None = None
+    # effnet blocks whose features the content loss compares; None: (2, 4, 7, 10). Deep blocks alone play the
+    # part of the paper's VGG φ5,4 (texture), shallow ones pull toward pixel MSE's smooth average.
+    content_taps: list[int] | None = None
     # Features from strided networks (EfficientNet's stem is stride 2, its taps up to 16) give gradients with
     # the stride's period. Cropping SR and HR alike at an offset drawn from [0, content_shift) each step moves
     # that period's phase. It made the grid of a short run fainter, not gone (docs/training/srgan-x4-probes).
@@ -138,6 +141,11 @@ class TrainConfig:
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
+        if self.content_taps is not None:
+            try:
+                self.content_taps = [int(t) for t in self.content_taps]
+            except (TypeError, ValueError):
+                raise SrganError("config: content_taps must be a list of EfficientNet block numbers, e.g. [7, 10]") from None
         if self.pixel_loss not in ("full", "lowpass"):
             raise SrganError(f"config: pixel_loss must be full or lowpass, not {self.pixel_loss!r}")
         if self.pixel_weight < 0 or self.adversarial_weight < 0 or self.grid_weight < 0:
@@ -435,7 +443,8 @@ class Trainer:
             if cfg.init_generator and not resume:
                 _load_init_generator(self.model, cfg.init_generator)
             self.disc = Discriminator().to(self.device).to(memory_format=torch.channels_last)
-            self.content = ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.content_feature_scale).to(self.device)
+            taps = tuple(cfg.content_taps) if cfg.content_taps is not None else None
+            self.content = ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.content_feature_scale, taps).to(self.device)
             self.content = self.content.to(memory_format=torch.channels_last)
         betas = (cfg.beta1, cfg.beta2)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=betas)
