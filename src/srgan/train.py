@@ -86,9 +86,9 @@ class TrainConfig:
     # that period's phase. It made the grid of a short run fainter, not gone (docs/training/srgan-x4-probes).
     # 0: off (the paper).
     content_shift: int = 0
-    # The same for the discriminator's input (real and fake alike). Without it D always sees SR crops at one
-    # phase of the LR pixel grid and the generator learns a fixed period-4 pattern (the phase-locked detail
-    # energy of tools/grid_check.py), which content_shift alone did not remove. 0: off (the paper).
+    # The same for the discriminator's input (real and fake alike), so D never sees one fixed phase of the LR
+    # pixel grid. Tried against the period-4 grid of short fine-tunes (probe r5a): it made that grid stronger,
+    # so the grid is not D's phase; grid_weight below removes it. 0: off (the paper).
     adversarial_shift: int = 0
     adversarial_weight: float = 1e-3
     pixel_weight: float = 0.0  # extra pixel MSE in the generator loss; 0 in the paper, anchors colours in short runs
