@@ -19,9 +19,9 @@ import numpy as np
 
 
 def phase_locked_energy(y: np.ndarray, period: int) -> float:
-    from scipy.ndimage import gaussian_filter
+    from srgan.metrics import detail_layer
 
-    d = y - gaussian_filter(y, 1.5)
+    d = detail_layer(y)
     h, w = d.shape[0] // period * period, d.shape[1] // period * period
     d = d[:h, :w]
     m = d.reshape(h // period, period, w // period, period).mean(axis=(0, 2))

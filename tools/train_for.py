@@ -77,27 +77,30 @@ def main() -> None:
     args = p.parse_args()
     t_start = time.time()
     step, ckpt = latest_step(args.run)
-    import yaml
+    from srgan.errors import SrganError
+    from srgan.train import load_config
 
-    cfg = yaml.safe_load((args.run / "config.yaml").read_text())
-    for s in args.set:
-        k, _, v = s.partition("=")
-        if k == "val_every":
-            cfg["val_every"] = int(v)
+    try:  # the run's config with the overrides, as srgan train will resolve it (and a bad --set fails here)
+        cfg = load_config(args.run / "config.yaml", sets=args.set)
+    except SrganError as e:
+        sys.exit(f"error: {e}")
     m = probe(args.run, step, ckpt, args.probe_steps, args.set)
     left = args.seconds - (time.time() - t_start) - m["startup_s"] - m["finish_s"]
     # Each step costs 1/rate seconds, plus a validation every val_every steps.
-    per_step = 1 / m["rate"] + m["val_s"] / int(cfg.get("val_every", 2000))
+    per_step = 1 / m["rate"] + m["val_s"] / cfg.val_every
     extra = max(0, math.floor(left / per_step))
     total = step + extra
-    print(
+    plan = (
         f"plan: {m['rate']:.2f} steps/s, start-up {m['startup_s']:.1f} s, one validation {m['val_s']:.1f} s, "
-        f"probe {m['probe_s']:.1f} s; {left:.0f} s left -> {extra} steps, from {step} to {total}",
-        flush=True,
+        f"probe {m['probe_s']:.1f} s; {left:.0f} s left -> {extra} steps, from {step} to {total}"
     )
+    print(plan, flush=True)
     if extra == 0:
         sys.exit("error: no time left for training after the probe")
     log = open(args.log, "a") if args.log else None
+    if log:  # the log is the run's record: it says why the chunk has the length it has
+        log.write(plan + "\n")
+        log.flush()
     proc = srgan_train(args.run, total, args.set, log)
     deadline = t_start + args.seconds
     try:

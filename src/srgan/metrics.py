@@ -163,9 +163,14 @@ def ssim_rgb(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
     return ssim(fsr, fhr, border=border)
 
 
+def detail_layer(y: np.ndarray) -> np.ndarray:
+    """The high-pass residual of a float luma plane: what a sigma-1.5 Gaussian blur removes."""
+    return y - ndimage.gaussian_filter(y, sigma=_HF_SIGMA)
+
+
 def _hf_energy(y: np.ndarray) -> float:
-    """Mean squared high-pass residual: what a sigma-1.5 blur removes."""
-    residual = y - ndimage.gaussian_filter(y, sigma=_HF_SIGMA)
+    """Mean squared high-pass residual."""
+    residual = detail_layer(y)
     return float(np.mean(residual * residual))
 
 

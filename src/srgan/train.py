@@ -362,12 +362,19 @@ class Validator:
 
     @torch.no_grad()
     def run(self, model: nn.Module, device: torch.device, precision: str) -> tuple[dict, list[np.ndarray]]:
-        from srgan.metrics import psnr, psnr_y, ssim, ssim_y
-
         was_training = model.training
         model.eval()
         # Every validation image has its own size: cuDNN's autotuning (on for training) would re-run per shape.
         benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, False
+        try:
+            return self._run(model, device, precision)
+        finally:
+            model.train(was_training)
+            torch.backends.cudnn.benchmark = benchmark
+
+    def _run(self, model: nn.Module, device: torch.device, precision: str) -> tuple[dict, list[np.ndarray]]:
+        from srgan.metrics import psnr, psnr_y, ssim, ssim_y
+
         psnrs, ssims, outputs = [], [], []
         for _, inp, target, _ in self.items:
             x = torch.from_numpy(inp).permute(2, 0, 1)[None].float().div(255).to(device)
@@ -384,8 +391,6 @@ class Validator:
                 o3 = np.repeat(out, 3, 2) if out.shape[2] == 1 else out
                 psnrs.append(psnr_y(o3, t3, border=self.cfg.scale))
                 ssims.append(ssim_y(o3, t3, border=self.cfg.scale))
-        model.train(was_training)
-        torch.backends.cudnn.benchmark = benchmark
         if self.cfg.kind == "denoiser":
             return {"val_psnr_rgb": float(np.mean(psnrs)), "val_ssim_rgb": float(np.mean(ssims))}, outputs
         return {"val_psnr_y": float(np.mean(psnrs)), "val_ssim_y": float(np.mean(ssims))}, outputs
