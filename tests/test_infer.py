@@ -218,6 +218,18 @@ def test_numpy_in_numpy_out_keeps_dtype_and_layout(up):
         up.upscale(rgb.astype(np.float32))
 
 
+def test_read_only_arrays_upscale_without_warnings(up):
+    import warnings
+
+    rgb = smooth_image(20, 16)
+    frozen = rgb.copy()
+    frozen.flags.writeable = False  # what np.asarray(PIL image) gives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = up.upscale(frozen)
+    assert np.array_equal(out, up.upscale(rgb)) and not frozen.flags.writeable
+
+
 @pytest.mark.parametrize(("mode", "want"), [("RGB", "RGB"), ("L", "L"), ("LA", "LA"), ("RGBA", "RGBA"), ("P", "RGB"), ("CMYK", "RGB"), ("I;16", "I;16")])
 def test_pil_in_pil_out(up, mode, want):
     base = Image.fromarray(smooth_image(12, 10))

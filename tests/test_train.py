@@ -76,6 +76,9 @@ def test_relative_paths_in_a_yaml_are_relative_to_the_yaml(tmp_path, image_folde
         ("kind: srgan\ndata: [x]\nadversarial_shift: -1\n", "adversarial_shift must be in"),
         ("data: [x]\npixel_loss: l2\n", "pixel_loss must be full or lowpass"),
         ("kind: srgan\ndata: [x]\ncontent_taps: [deep]\n", "content_taps must be a list of EfficientNet block numbers"),
+        ("data: [x]\nselect: sharpest\n", "select must be auto, psnr or texture"),
+        ("kind: denoiser\ndata: [x]\nselect: texture\n", "select texture is for super-resolution runs"),
+        ("kind: srgan\ndata: [x]\nselect_max_psnr_drop: -1\n", "select_max_psnr_drop must be >= 0"),
     ],
 )
 def test_bad_configs_are_one_line_errors(tmp_path, text, message):
@@ -179,6 +182,61 @@ def test_adversarial_shift_and_lowpass_pixel_loss_train(tmp_path, image_folder):
     card = json.loads((run / "model.json").read_text())
     assert card["loss_weights"]["adversarial_shift"] == 5 and card["loss_weights"]["grid"] == 30.0 and card["loss_weights"]["pixel_loss"] == "lowpass"
 
+
+
+def test_selection_score_rules():
+    from srgan.train import selection_score
+
+    m = {"val_psnr_y": 30.0, "val_hf_ratio": 0.9}
+    psnr_cfg = load_config(None, {"kind": "srgan", "data": ["x"], "select": "psnr"})
+    assert selection_score(psnr_cfg, m, None) == 30.0
+    tex = load_config(None, {"kind": "srgan", "data": ["x"], "select_max_psnr_drop": 1.5})
+    assert tex.selection == "texture" and load_config(None, {"data": ["x"]}).selection == "psnr"
+    # closest to 1 wins, from either side; PSNR more than the budget below the start is out
+    assert selection_score(tex, {**m, "val_hf_ratio": 1.05}, 31.0) > selection_score(tex, m, 31.0)
+    assert selection_score(tex, {**m, "val_hf_ratio": 1.15}, 31.0) < selection_score(tex, m, 31.0)
+    assert selection_score(tex, m, 31.4) > float("-inf") and selection_score(tex, m, 31.6) == float("-inf")
+    assert selection_score(tex, m, None) == pytest.approx(-0.1)  # no reference: no budget
+
+
+def test_srgan_run_exports_the_checkpoint_the_texture_rule_picks(tmp_path, image_folder):
+    from srgan.train import selection_score
+
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=6, val_every=2, crop=32, init_generator=str(pre / "model.safetensors"),
+                   content_loss="mse", lr=3e-3, select_max_psnr_drop=100.0)
+    run = train(cfg, out=tmp_path / "gan").run_dir
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in records if "val_hf_ratio" in r]
+    assert val[0]["step"] == 0 and val[0]["reference"] is True and [r["step"] for r in val[1:]] == [2, 4, 6]
+    ref = val[0]["val_psnr_y"]
+    scores = {r["step"]: selection_score(cfg, r, ref) for r in val[1:]}
+    pick = max(scores, key=scores.get)
+    card = json.loads((run / "model.json").read_text())
+    assert card["steps"] == pick and "closest to 1" in card["selected_by"]
+    assert card["validation"]["val_hf_ratio"] == pytest.approx(next(r for r in val if r["step"] == pick)["val_hf_ratio"])
+    best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    assert best["step"] == pick and best["ref_psnr"] == pytest.approx(ref)
+    state, _ = zoo.load_state(run / "model.safetensors")
+    assert max_diff(state, best["models"]["generator"]) == 0
+
+
+def test_texture_rule_keeps_its_reference_across_resume_and_respects_the_budget(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    # a budget of 0 dB: a step that lowers validation PSNR is not eligible
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=4, val_every=2, crop=32, init_generator=str(pre / "model.safetensors"),
+                   content_loss="mse", lr=3e-3, select_max_psnr_drop=0.0)
+    run = train(cfg, out=tmp_path / "gan").run_dir
+    train(None, resume=run, overrides={"steps": 6})
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert sum(1 for r in records if r.get("reference")) == 1  # step 0 is validated once, not again on resume
+    ref = next(r for r in records if r.get("reference"))["val_psnr_y"]
+    chosen = [r for r in records if "val_hf_ratio" in r and not r.get("reference") and r["val_psnr_y"] >= ref]
+    card = json.loads((run / "model.json").read_text())
+    if chosen:
+        assert card["steps"] in [r["step"] for r in chosen]
+    else:
+        assert card["steps"] == 6  # none eligible: the last step, with a warning
 
 
 def test_srgan_rejects_a_generator_of_the_wrong_shape(tmp_path, image_folder):

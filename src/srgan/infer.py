@@ -296,6 +296,8 @@ class Model:
     def _forward(self, net, window: np.ndarray, peak: float, want: int, dtype: torch.dtype) -> torch.Tensor:
         """One H×W×C integer window → the network's H·s×W·s×C float32 CPU output, clamped to [0, 1]."""
         have = window.shape[2]
+        if not window.flags.writeable:  # e.g. np.asarray(PIL image): torch warns on read-only memory
+            window = window.copy()
         # An H×W×C array viewed as 1×C×H×W is already channels_last: no copy before the device.
         x = torch.from_numpy(window).permute(2, 0, 1)[None]
         x = x.to(self.device, dtype=torch.float32).div_(peak)

@@ -126,14 +126,21 @@ def resolve(name_or_path: str) -> Path:
     raise SrganError(f"unknown model {name_or_path!r}: not a file, and not a shipped model ({names})")
 
 
-def publish(run_dir: str | Path, name: str, *, card_extra: dict | None = None, dtype: torch.dtype = torch.float16) -> Path:
+def publish(run_dir: str | Path, name: str, *, card_extra: dict | None = None, dtype: torch.dtype = torch.float16,
+            checkpoint: str | Path | None = None) -> Path:
     """Copy a run's exported model into the package as ``weights/<name>.safetensors`` + ``<name>.json``.
 
     Weights are stored in ``dtype`` (fp16 by default: half the bytes; loading upcasts to fp32) and the
     card gains the licence, the run's command and metrics, so the shipped file explains itself.
+    ``checkpoint`` (one of the run's ``.pt`` files) ships that step's generator instead of the exported
+    model; the card is still the run's, with the checkpoint's step.
     """
     run_dir = Path(run_dir)
     state, card = load_state(run_dir / "model.safetensors")
+    if checkpoint is not None:
+        state, ckpt_card = load_state(Path(checkpoint))
+        card = {**card, "steps": ckpt_card.get("steps"), "checkpoint": Path(checkpoint).name}
+        card.pop("validation", None)  # the exported model's validation, not this step's
     model, kind = build_from_state(state, card)
     card = {**card, "name": name, "kind": kind, "weights_dtype": str(dtype).replace("torch.", ""),
             "license": "MIT (weights trained by the srgan project)", **(card_extra or {})}

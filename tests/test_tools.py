@@ -1,0 +1,61 @@
+"""The maintainer tools in tools/ that the shipped weights depend on: checkpoint selection and publishing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+from srgan import zoo
+from srgan.train import load_config, train
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"num_blocks": 1, "channels": 8}
+
+
+def gan_run(tmp_path: Path, data: Path) -> Path:
+    common = dict(data=[str(data)], generator=TINY, batch_size=2, precision="fp32", log_every=1, val=str(data),
+                  val_max_images=2, sample_images=1, seed=3)
+    pre = train(load_config(None, {**common, "kind": "srresnet", "crop": 16, "steps": 2, "val": None}), out=tmp_path / "pre").run_dir
+    cfg = load_config(None, {**common, "kind": "srgan", "crop": 32, "steps": 6, "val_every": 2, "checkpoint_every": 2,
+                             "keep_checkpoints": 5, "content_loss": "mse", "lr": 3e-3, "select_max_psnr_drop": 100.0,
+                             "init_generator": str(pre / "model.safetensors")})
+    return train(cfg, out=tmp_path / "gan").run_dir
+
+
+def test_select_checkpoint_repicks_what_the_trainer_picked_and_publish_ships_it(tmp_path, image_folder):
+    run = gan_run(tmp_path, image_folder)
+    out = tmp_path / "pick.json"
+    res = subprocess.run([sys.executable, str(REPO / "tools/select_checkpoint.py"), str(run), "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    card = json.loads((run / "model.json").read_text())
+    assert [r["step"] for r in doc["rows"]] == [0, 2, 4, 6] and "closest to 1" in doc["rule"]
+    assert Path(doc["pick"]).name == f"step_{card['steps']:07d}.pt"  # same images, same rule, same pick
+    assert res.stdout.strip().splitlines()[-1] == doc["pick"]
+
+    # publishing that checkpoint ships its generator, with the run's card and the checkpoint's step
+    other = sorted((run / "checkpoints").glob("step_*.pt"))[0]
+    res = subprocess.run([sys.executable, "-c", "import sys, runpy; from srgan import zoo; from pathlib import Path; "
+                          f"zoo.WEIGHTS_DIR = Path({str(tmp_path / 'weights')!r}); sys.argv = sys.argv[1:]; "
+                          f"runpy.run_path({str(REPO / 'tools/publish_weights.py')!r}, run_name='__main__')",
+                          "publish_weights.py", str(run), "tiny-gan", "--checkpoint", str(other), "--selection", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    shipped = tmp_path / "weights" / "tiny-gan.safetensors"
+    state, card2 = zoo.load_state(shipped)
+    import torch
+
+    ckpt = torch.load(other, weights_only=True)
+    assert card2["steps"] == ckpt["step"] and card2["checkpoint"] == other.name and card2["kind"] == "srgan"
+    assert card2["selection"]["pick"] == doc["pick"] and "validation" not in card2
+    assert max((state[k] - ckpt["models"]["generator"][k].float()).abs().max().item() for k in state) < 1e-2  # fp16 storage
+
+
+def test_select_checkpoint_on_a_folder_that_is_no_run_is_one_line(tmp_path):
+    res = subprocess.run([sys.executable, str(REPO / "tools/select_checkpoint.py"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and res.stderr.strip() == f"error: {tmp_path}: not a run folder (no config.yaml)"

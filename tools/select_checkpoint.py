@@ -1,0 +1,100 @@
+"""Pick a run's checkpoint by the trainer's selection rule, on the run's validation images.
+
+    python tools/select_checkpoint.py RUN [--max-images N] [--select texture|psnr] [--max-drop DB] [--json OUT]
+
+Validates the run's starting generator (``init_generator``: the texture rule's reference) and every
+``checkpoints/step_*.pt`` with the trainer's own Validator in fp32, prints one row each, and names the one
+``srgan.train.selection_score`` ranks first. For runs made before the trainer picked by texture, and to
+re-pick on more validation images than the run validated on (``--max-images``). The benchmark sets play
+no part: only the run's ``val`` images are read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from srgan.errors import SrganError
+from srgan.train import Validator, _build_model, _load_init_generator, load_config, selection_score
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run")
+    p.add_argument("--max-images", type=int, help="validation images (default: the run's val_max_images)")
+    p.add_argument("--select", choices=("texture", "psnr"), help="the rule (default: the run's)")
+    p.add_argument("--max-drop", type=float, help="texture rule's PSNR budget in dB (default: the run's)")
+    p.add_argument("--json", help="write the rows and the pick here")
+    a = p.parse_args()
+    try:
+        pick = select(Path(a.run), a.max_images, a.select, a.max_drop, a.json)
+    except SrganError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(pick)
+    return 0
+
+
+def select(run: Path, max_images: int | None, rule: str | None, max_drop: float | None, json_out: str | None) -> Path:
+    saved = run / "config.yaml"
+    if not saved.is_file():
+        raise SrganError(f"{run}: not a run folder (no config.yaml)")
+    raw = yaml.safe_load(saved.read_text())
+    for key, value in (("val_max_images", max_images), ("select", rule), ("select_max_psnr_drop", max_drop)):
+        if value is not None:
+            raw[key] = value
+    cfg = load_config(None, raw)
+    if not cfg.val:
+        raise SrganError(f"{run}: the run has no validation set (val:)")
+    ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
+    if not ckpts:
+        raise SrganError(f"{run}: no checkpoints/step_*.pt")
+    channels = cfg.denoiser.get("channels", 3) if cfg.kind == "denoiser" else cfg.generator.get("in_channels", 3)
+    validator = Validator(cfg, channels)
+    device = torch.device("cpu")
+    model = _build_model(cfg)
+    key = "denoiser" if cfg.kind == "denoiser" else "generator"
+
+    ref_psnr = None
+    rows = []
+    if cfg.selection == "texture" and cfg.init_generator:
+        _load_init_generator(model, cfg.init_generator)
+        metrics, _ = validator.run(model, device, "fp32")
+        ref_psnr = metrics["val_psnr_y"]
+        rows.append({"checkpoint": "start", "step": 0, **metrics})
+        print(_row(rows[-1]), flush=True)
+    for path in ckpts:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ckpt["models"][key])
+        metrics, _ = validator.run(model, device, "fp32")
+        rows.append({"checkpoint": str(path), "step": int(ckpt["step"]), **metrics,
+                     "score": selection_score(cfg, metrics, ref_psnr)})
+        print(_row(rows[-1]), flush=True)
+    candidates = [r for r in rows if "score" in r]
+    best = max(candidates, key=lambda r: r["score"])
+    if best["score"] == -math.inf:
+        raise SrganError(f"no checkpoint kept val_psnr_y within {cfg.select_max_psnr_drop} dB of the start's {ref_psnr:.2f}")
+    rule_text = (f"val_hf_ratio closest to 1 with val_psnr_y >= {ref_psnr - cfg.select_max_psnr_drop:.4f} "
+                 f"(start {ref_psnr:.4f} - {cfg.select_max_psnr_drop} dB)" if ref_psnr is not None else cfg.selection)
+    print(f"rule: {rule_text}; {len(validator.items)} validation images; pick: step {best['step']}", flush=True)
+    if json_out:
+        from srgan.images import atomic_write_bytes
+
+        doc = {"run": str(run), "rule": rule_text, "images": len(validator.items), "rows": rows, "pick": best["checkpoint"]}
+        atomic_write_bytes(Path(json_out), (json.dumps(doc, indent=2) + "\n").encode())
+    return Path(best["checkpoint"])
+
+
+def _row(r: dict) -> str:
+    cells = [f"{k} {v:.4f}" for k, v in r.items() if k.startswith("val_")]
+    return f"step {r['step']:>7}: " + ", ".join(cells)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
