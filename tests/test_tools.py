@@ -15,12 +15,12 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = {"num_blocks": 1, "channels": 8}
 
 
-def gan_run(tmp_path: Path, data: Path) -> Path:
+def gan_run(tmp_path: Path, data: Path, keep: int = 5) -> Path:
     common = dict(data=[str(data)], generator=TINY, batch_size=2, precision="fp32", log_every=1, val=str(data),
                   val_max_images=2, sample_images=1, seed=3)
     pre = train(load_config(None, {**common, "kind": "srresnet", "crop": 16, "steps": 2, "val": None}), out=tmp_path / "pre").run_dir
     cfg = load_config(None, {**common, "kind": "srgan", "crop": 32, "steps": 6, "val_every": 2, "checkpoint_every": 2,
-                             "keep_checkpoints": 5, "content_loss": "mse", "lr": 3e-3, "select_max_psnr_drop": 100.0,
+                             "keep_checkpoints": keep, "content_loss": "mse", "lr": 3e-3, "select_max_psnr_drop": 100.0,
                              "init_generator": str(pre / "model.safetensors")})
     return train(cfg, out=tmp_path / "gan").run_dir
 
@@ -55,7 +55,46 @@ def test_select_checkpoint_repicks_what_the_trainer_picked_and_publish_ships_it(
     assert max((state[k] - ckpt["models"]["generator"][k].float()).abs().max().item() for k in state) < 1e-2  # fp16 storage
 
 
+def test_select_checkpoint_sees_a_best_older_than_the_kept_steps(tmp_path, image_folder):
+    import shutil
+
+    run = gan_run(tmp_path, image_folder)
+    ck = run / "checkpoints"
+    shutil.copy(ck / "step_0000002.pt", ck / "best.pt")  # as if step 2 were best and rotated out
+    (ck / "step_0000002.pt").unlink()
+    (ck / "step_0000004.pt").unlink()
+    res = subprocess.run([sys.executable, str(REPO / "tools/select_checkpoint.py"), str(run), "--json", str(tmp_path / "p.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert [(r["step"], Path(r["checkpoint"]).name) for r in doc["rows"]] == [(0, "start"), (2, "best.pt"), (6, "step_0000006.pt")]
+
+
 def test_select_checkpoint_on_a_folder_that_is_no_run_is_one_line(tmp_path):
     res = subprocess.run([sys.executable, str(REPO / "tools/select_checkpoint.py"), str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and res.stderr.strip() == f"error: {tmp_path}: not a run folder (no config.yaml)"
+
+
+def test_blend_weights_averages_tensors_and_refuses_other_architectures(tmp_path, image_folder):
+    import torch
+
+    common = dict(kind="srresnet", data=[str(image_folder)], generator=TINY, crop=16, batch_size=2, precision="fp32",
+                  val=None, steps=2, seed=3)
+    a = train(load_config(None, common), out=tmp_path / "a").run_dir / "model.safetensors"
+    b = train(load_config(None, {**common, "seed": 4, "lr": 1e-2}), out=tmp_path / "b").run_dir / "model.safetensors"
+    out = tmp_path / "mix.safetensors"
+    tool = str(REPO / "tools/blend_weights.py")
+    res = subprocess.run([sys.executable, tool, str(out), "0.25", str(a), "0.75", str(b)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    sa, sb, sm = (zoo.load_state(p)[0] for p in (a, b, out))
+    key = "head.weight"
+    assert not torch.equal(sa[key], sb[key])
+    assert torch.allclose(sm[key], 0.25 * sa[key] + 0.75 * sb[key], atol=1e-6)
+    assert json.loads(out.with_suffix(".json").read_text())["blend"][1] == {"weight": 0.75, "model": str(b)}
+
+    other = train(load_config(None, {**common, "generator": {"num_blocks": 2, "channels": 8}}), out=tmp_path / "o").run_dir
+    res = subprocess.run([sys.executable, tool, str(tmp_path / "bad.safetensors"), "0.5", str(a), "0.5", str(other / "model.safetensors")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "not the same architecture" in res.stderr
+    assert not (tmp_path / "bad.safetensors").exists()

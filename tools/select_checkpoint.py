@@ -3,7 +3,7 @@
     python tools/select_checkpoint.py RUN [--max-images N] [--select texture|psnr] [--max-drop DB] [--json OUT]
 
 Validates the run's starting generator (``init_generator``: the texture rule's reference) and every
-``checkpoints/step_*.pt`` with the trainer's own Validator in fp32, prints one row each, and names the one
+``checkpoints/step_*.pt`` (and ``best.pt``) with the trainer's own Validator in fp32, prints one row each, and names the one
 ``srgan.train.selection_score`` ranks first. For runs made before the trainer picked by texture, and to
 re-pick on more validation images than the run validated on (``--max-images``). The benchmark sets play
 no part: only the run's ``val`` images are read.
@@ -55,6 +55,10 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
     ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
     if not ckpts:
         raise SrganError(f"{run}: no checkpoints/step_*.pt")
+    # the trainer keeps the last few steps and best.pt: the best may be older than all of them
+    best_pt = run / "checkpoints" / "best.pt"
+    if best_pt.is_file():
+        ckpts.append(best_pt)  # read last: a step file of the same step names it
     channels = cfg.denoiser.get("channels", 3) if cfg.kind == "denoiser" else cfg.generator.get("in_channels", 3)
     validator = Validator(cfg, channels)
     device = torch.device("cpu")
@@ -69,13 +73,18 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
         ref_psnr = metrics["val_psnr_y"]
         rows.append({"checkpoint": "start", "step": 0, **metrics})
         print(_row(rows[-1]), flush=True)
+    seen = set()
     for path in ckpts:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if int(ckpt["step"]) in seen:  # best.pt is also one of the step files
+            continue
+        seen.add(int(ckpt["step"]))
         model.load_state_dict(ckpt["models"][key])
         metrics, _ = validator.run(model, device, "fp32")
         rows.append({"checkpoint": str(path), "step": int(ckpt["step"]), **metrics,
                      "score": selection_score(cfg, metrics, ref_psnr)})
         print(_row(rows[-1]), flush=True)
+    rows.sort(key=lambda r: r["step"])
     candidates = [r for r in rows if "score" in r]
     best = max(candidates, key=lambda r: r["score"])
     if best["score"] == -math.inf:
