@@ -62,3 +62,12 @@ def test_restore_panel_has_a_row_per_sigma():
     panel = restore_panel(photo, lambda a: a, lambda a: imresize_uint8(a, scale=4), (0.1, 0.5), box=(8, 8, 16))
     w, h = panel.size
     assert w == 3 * (64 + 3) + 3 and h == 2 * (64 + 13 + 3) + 3
+
+
+def test_labels_with_greek_and_times_print_as_letters_not_empty_boxes():
+    from srgan.report import _label_grid
+
+    tile = np.full((20, 70, 3), 255, np.uint8)
+    fancy = np.asarray(_label_grid([[("noisy σ=0.1", tile), ("generated ×4", tile)]]))
+    plain = np.asarray(_label_grid([[("noisy sigma =0.1", tile), ("generated x4", tile)]]))
+    assert np.array_equal(fancy, plain)

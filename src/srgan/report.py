@@ -287,6 +287,8 @@ def _label_grid(rows: list[list[tuple[str, np.ndarray]]], pad: int = 3, label_h:
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
+    # Pillow's built-in font has no Greek and no multiplication sign: they would print as empty boxes.
+    ascii_label = lambda text: text.replace("σ", "sigma ").replace("×", "x")  # noqa: E731
     widths = [sum(t.shape[1] + pad for _, t in row) + pad for row in rows]
     heights = [max(t.shape[0] for _, t in row) + label_h + pad for row in rows]
     canvas = Image.new("RGB", (max(widths), sum(heights) + pad), "white")
@@ -297,7 +299,7 @@ def _label_grid(rows: list[list[tuple[str, np.ndarray]]], pad: int = 3, label_h:
         for label, tile in row:
             tile = np.repeat(tile, 3, axis=2) if tile.ndim == 3 and tile.shape[2] == 1 else tile
             canvas.paste(Image.fromarray(np.ascontiguousarray(tile)), (x, y))
-            draw.text((x + 1, y + tile.shape[0] + 1), label, fill="black", font=font)
+            draw.text((x + 1, y + tile.shape[0] + 1), ascii_label(label), fill="black", font=font)
             x += tile.shape[1] + pad
         y += h
     return canvas

@@ -361,7 +361,6 @@ def selection_score(cfg: TrainConfig, metrics: dict, ref_psnr: float | None) -> 
     return -abs(1.0 - metrics["val_hf_ratio"])
 
 
-
 class Validator:
     """Fixed validation inputs, prepared once: LR by the MATLAB-bicubic uint8 protocol, or noisy copies."""
 
