@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 from srgan.errors import SrganError
-from srgan.train import Validator, _build_model, _load_init_generator, load_config, selection_score
+from srgan.train import Validator, _build_model, _load_init_generator, load_run_config, selection_score
 
 
 def main() -> int:
@@ -42,14 +41,7 @@ def main() -> int:
 
 
 def select(run: Path, max_images: int | None, rule: str | None, max_drop: float | None, json_out: str | None) -> Path:
-    saved = run / "config.yaml"
-    if not saved.is_file():
-        raise SrganError(f"{run}: not a run folder (no config.yaml)")
-    raw = yaml.safe_load(saved.read_text())
-    for key, value in (("val_max_images", max_images), ("select", rule), ("select_max_psnr_drop", max_drop)):
-        if value is not None:
-            raw[key] = value
-    cfg = load_config(None, raw)
+    cfg = load_run_config(run, {"val_max_images": max_images, "select": rule, "select_max_psnr_drop": max_drop})
     if not cfg.val:
         raise SrganError(f"{run}: the run has no validation set (val:)")
     ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
@@ -59,8 +51,7 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
     best_pt = run / "checkpoints" / "best.pt"
     if best_pt.is_file():
         ckpts.append(best_pt)  # read last: a step file of the same step names it
-    channels = cfg.denoiser.get("channels", 3) if cfg.kind == "denoiser" else cfg.generator.get("in_channels", 3)
-    validator = Validator(cfg, channels)
+    validator = Validator(cfg, cfg.image_channels)
     device = torch.device("cpu")
     model = _build_model(cfg)
     key = "denoiser" if cfg.kind == "denoiser" else "generator"

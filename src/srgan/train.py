@@ -169,6 +169,11 @@ class TrainConfig:
             raise SrganError("config: select_max_psnr_drop must be >= 0 (dB)")
 
     @property
+    def image_channels(self) -> int:
+        """Channels of the images the run reads (1: grey, 3: RGB)."""
+        return self.denoiser.get("channels", 3) if self.kind == "denoiser" else self.generator.get("in_channels", 3)
+
+    @property
     def selection(self) -> str:
         if self.select != "auto":
             return self.select
@@ -696,7 +701,7 @@ class Trainer:
                 self.tb = SummaryWriter(str(self.run_dir / "tensorboard"))
             except ImportError:
                 pass
-        channels = cfg.denoiser.get("channels", 3) if cfg.kind == "denoiser" else cfg.generator.get("in_channels", 3)
+        channels = cfg.image_channels
         exclude = {p for txt in cfg.exclude for p in read_path_list(txt)}
         store = ImageStore(cfg.data, channels=channels, exclude=exclude, cache_mb=cfg.cache_mb, min_size=cfg.crop)
         validator = Validator(cfg, channels) if cfg.val and self.dist.main else None
@@ -872,6 +877,18 @@ class _progress:
 # ----------------------------------------------------------------------------------------- entry point
 
 
+def load_run_config(run_dir: Path, overrides: dict | None = None, sets: list[str] | None = None) -> TrainConfig:
+    """The config a run folder was started with (its config.yaml), with overrides (None values ignored)."""
+    import yaml
+
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        raise SrganError(f"{run_dir}: not a run folder (no config.yaml)")
+    raw = yaml.safe_load(saved.read_text())
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return load_config(None, raw, sets)
+
+
 def train(
     cfg: TrainConfig | None,
     out: str | Path | None = None,
@@ -887,12 +904,7 @@ def train(
 
     if resume is not None:
         run_dir = Path(resume)
-        saved = run_dir / "config.yaml"
-        if not saved.is_file():
-            raise SrganError(f"{run_dir}: not a run folder (no config.yaml)")
-        raw = yaml.safe_load(saved.read_text())
-        raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-        cfg = load_config(None, raw, sets)
+        cfg = load_run_config(run_dir, overrides, sets)
         is_resume = any(run_dir.glob("checkpoints/step_*.pt"))
     else:
         assert cfg is not None

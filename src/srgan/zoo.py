@@ -136,10 +136,11 @@ def publish(run_dir: str | Path, name: str, *, card_extra: dict | None = None, d
     model; the card is still the run's, with the checkpoint's step.
     """
     run_dir = Path(run_dir)
-    state, card = load_state(run_dir / "model.safetensors")
-    if checkpoint is not None:
+    if checkpoint is None:
+        state, card = load_state(run_dir / "model.safetensors")
+    else:
         state, ckpt_card = load_state(Path(checkpoint))
-        card = {**card, "steps": ckpt_card.get("steps"), "checkpoint": Path(checkpoint).name}
+        card = {**read_card(run_dir / "model.safetensors"), "steps": ckpt_card.get("steps"), "checkpoint": Path(checkpoint).name}
         card.pop("validation", None)  # the exported model's validation, not this step's
     model, kind = build_from_state(state, card)
     card = {**card, "name": name, "kind": kind, "weights_dtype": str(dtype).replace("torch.", ""),
