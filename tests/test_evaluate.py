@@ -1,3 +1,4 @@
+import csv
 import json
 
 import numpy as np
@@ -8,6 +9,7 @@ from conftest import shared_or_skip, smooth_image
 from srgan.cli import main
 from srgan.evaluate import evaluate
 from srgan.imresize import imresize_uint8
+from srgan.niqe import niqe
 
 # The published bicubic x4 baselines of the benchmark LR inputs (PSNR-Y, SSIM-Y, border 4).
 PUBLISHED = {"Set5": (28.43, 0.811), "Set14": (26.09, 0.705), "BSD100": (25.96, 0.668)}
@@ -25,6 +27,7 @@ def test_bicubic_reproduces_the_published_baselines(capsys):
         assert abs(r["ssim_y"] - ssim) <= 0.003, r
         assert r["model"] == "bicubic" and r["scale"] == 4
         assert {"images", "psnr_rgb", "ssim_rgb", "hf_ratio"} <= set(r)
+        assert 5 < r["niqe"] < 12, r  # bicubic ×4 is blurred: far above the HR photos' 2.5-6
     assert results[0]["images"] == 5 and results[1]["images"] == 14 and results[2]["images"] == 100
 
 
@@ -44,6 +47,7 @@ def test_flat_folder_and_txt_list_make_their_own_lr(tmp_path):
     lst.write_text("flat/0.png\nflat/gray.png\n")
     res = evaluate("bicubic", [str(folder), str(lst)])
     assert [(r["dataset"], r["images"]) for r in res] == [("flat", 3), ("list", 2)]
+    assert [r["niqe"] for r in res] == [None, None]  # 48-px images: too small for NIQE's 96-px blocks
     # The LR is our MATLAB imresize in uint8 mode, so bicubic up of it is a fixed, checkable number.
     hr = np.asarray(Image.open(folder / "0.png"))
     assert 20 < res[0]["psnr_y"] < 60
@@ -80,6 +84,26 @@ def test_bad_datasets_are_one_line_errors(tmp_path, capsys, case):
     assert {"missing": "not found", "size_mismatch": "does not match", "not_image": "a.png", "lr_missing": "LR image missing"}[case] in err
 
 
+def test_niqe_is_the_mean_over_the_images_big_enough_for_it(tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    big = smooth_image(200, 200, 3)
+    Image.fromarray(big).save(folder / "big.png")
+    Image.fromarray(smooth_image(48, 52, 4)).save(folder / "small.png")
+    csv_path = tmp_path / "rows.csv"
+    res = evaluate("bicubic", [str(folder)], per_image_csv=str(csv_path))
+    expected = niqe(imresize_uint8(imresize_uint8(big, scale=0.25), scale=4), crop_border=4)
+    assert res[0]["niqe"] == round(expected, 4)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NIQE left out of the mean for 1 output" in err[0] and "mixed/small.png" in err[0]
+    rows = {r["image"]: r for r in csv.DictReader(csv_path.open())}
+    assert float(rows["big.png"]["niqe"]) == pytest.approx(expected) and rows["small.png"]["niqe"] == ""
+
+    assert main(["evaluate", "--data", str(folder), "--json", "--no-niqe"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["results"][0]["niqe"] is None and "NIQE" not in out.err
+
+
 def test_several_datasets_after_one_flag_and_repeated_flags(tmp_path, capsys):
     folder = _flat(tmp_path, gray_one=False)
     assert main(["evaluate", "--data", str(folder), str(folder), "--data", str(folder), "--json"]) == 0
@@ -91,4 +115,5 @@ def test_table_output(tmp_path, capsys):
     assert main(["evaluate", "--data", str(folder)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:6] == ["dataset", "model", "scale", "images", "psnr_y", "ssim_y"]
+    assert "niqe" in out[0].split()
     assert out[1].split()[:4] == ["flat", "bicubic", "4", "2"]

@@ -320,8 +320,8 @@ def test_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.
     target = tmp_path / "out.png"
     target.write_bytes(b"previous")
 
-    def half_write(self: Image.Image, fp: Path, *args: object, **kwargs: object) -> None:
-        Path(fp).write_bytes(b"\x89PNG partial")
+    def half_write(self: Image.Image, fp, *args: object, **kwargs: object) -> None:
+        fp.write(b"\x89PNG partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", half_write)

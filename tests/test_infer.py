@@ -19,6 +19,7 @@ from srgan import zoo
 from srgan.cli import main
 from srgan.errors import SrganError
 from srgan.fast import FusedGenerator, InferenceGenerator, fold_batchnorm, prepare
+from srgan.images import from_array
 from srgan.infer import DEFAULT_OVERLAP, DEFAULT_TILE, Tiling, load
 from srgan.metrics import psnr_rgb
 from srgan.models.denoiser import DenoisingAutoencoder
@@ -136,6 +137,43 @@ def test_tiling_with_the_paper_sized_generator(tmp_path):
     assert psnr_rgb(m.upscale(img, tile=32), m.upscale(img, tile=0), border=0) >= 50
 
 
+def test_file_backed_output_equals_the_in_memory_one(up, monkeypatch):
+    """Outputs over bigarray.IN_MEMORY_LIMIT are blended into a file-backed array, rows released as they finish."""
+    from srgan import bigarray
+
+    img = smooth_image(70, 90)
+    in_ram = up.upscale(img, tile=24)
+    monkeypatch.setattr(bigarray, "IN_MEMORY_LIMIT", 0)
+    pic = up.process(from_array(img), tile=24)
+    assert bigarray.is_file_backed(pic.pixels)
+    np.testing.assert_array_equal(pic.pixels, in_ram)
+
+
+def test_output_pixel_limit_refuses_before_any_work(up, monkeypatch, tmp_path, capsys):
+    from srgan.errors import OutputTooLarge
+
+    monkeypatch.setattr(type(up), "_run_fitting", lambda *a, **k: pytest.fail("ran although refused"))
+    with pytest.raises(OutputTooLarge, match=r"160x160 .* over the limit"):
+        up.process(from_array(smooth_image(40, 40)), max_output_pixels=160 * 160 - 1)
+    with pytest.raises(OutputTooLarge):
+        up.process(from_array(smooth_image(40, 40)), outscale=2.5, max_output_pixels=99 * 99)
+
+
+def test_cli_refuses_a_too_large_result_with_exit_2(tmp_path, models, capsys):
+    src = tmp_path / "in.png"
+    Image.fromarray(smooth_image(40, 50)).save(src)
+    code = main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--model", str(models["gen"]), "--max-output-pixels", "1000"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "200x160" in err[0] and "--max-output-pixels" in err[0]
+    assert not (tmp_path / "out.png").exists()
+    # In a folder batch the refusal is one failed file among others, and the exit code is still 2.
+    (tmp_path / "many").mkdir()
+    Image.fromarray(smooth_image(40, 50)).save(tmp_path / "many" / "big.png")
+    Image.fromarray(smooth_image(10, 10)).save(tmp_path / "many" / "small.png")
+    code = main(["upscale", str(tmp_path / "many"), "-o", str(tmp_path / "outs"), "--model", str(models["gen"]), "--max-output-pixels", "2000"])
+    assert code == 2 and (tmp_path / "outs" / "small_x4.png").is_file() and not (tmp_path / "outs" / "big_x4.png").exists()
+
+
 def test_denoiser_tiles_and_keeps_the_size(den):
     img = smooth_image(90, 70, seed=2)
     out = den.denoise(img, tile=32)
@@ -160,11 +198,11 @@ def test_out_of_memory_halves_the_tile(up, monkeypatch):
     tiles = []
     real = infer.Model._run_tiled
 
-    def fake(self, pixels, tiling, precision):
+    def fake(self, pixels, tiling, precision, progress=False):
         tiles.append(tiling.tile)
         if tiling.tile > 32:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(self, pixels, tiling, precision)
+        return real(self, pixels, tiling, precision, progress)
 
     monkeypatch.setattr(infer.Model, "_run_tiled", fake)
     assert up.upscale(smooth_image(40, 40), tile=128).shape == (160, 160, 3)

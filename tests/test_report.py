@@ -12,8 +12,9 @@ from srgan.report import progress_panel, restore_panel
 def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, capsys):
     data = tmp_path / "tiny"
     data.mkdir()
-    for i in range(2):
-        Image.fromarray(smooth_image(64, 72, i)).save(data / f"{i}.png")
+    # The second image is just big enough for NIQE (two 96×96 blocks after the 4-pixel border), the first is not.
+    for i, (h, w) in enumerate([(64, 72), (104, 200)]):
+        Image.fromarray(smooth_image(h, w, i)).save(data / f"{i}.png")
     monkeypatch.setenv("SRGAN_PEERS_DIR", str(tmp_path / "no-peers"))
     out = tmp_path / "docs"
     assert main(["report", "--quick", "--out", str(out), "--datasets", str(data)]) == 0
@@ -21,6 +22,9 @@ def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, cap
 
     text = (out / "RESULTS.md").read_text()
     assert "| bicubic | " in text and "Quick run" in text
+    assert "| method | PSNR-Y | SSIM-Y | PSNR-RGB | hf_ratio | NIQE | s/MP |" in text
+    bicubic = next(line for line in text.splitlines() if line.startswith("| bicubic | ") and line.count("|") == 8)
+    assert float(bicubic.split("|")[6]) > 0  # the NIQE of the one image big enough for it
     assert "OpenCV LapSRN skipped: " in text and "leftthomas SRGAN skipped: " in text
     assert "Machine: " in text and "torch " in text
     assert "`srgan evaluate --model bicubic --data " in text
@@ -28,6 +32,7 @@ def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, cap
     assert (out / "figures" / "sr_comparison.png").is_file()
     csv_lines = (out / "results" / "x4_per_image.csv").read_text().splitlines()
     assert csv_lines[0].startswith("dataset,image,model,psnr_y") and any(",bicubic," in l for l in csv_lines)
+    assert "niqe" in csv_lines[0].split(",")
     if "h = " in text:  # NL-means ran (opencv-contrib installed): tuned h printed, rows in the table
         assert "| OpenCV NL-means (h tuned per σ) | " in text
         assert (out / "results" / "denoise_per_image.csv").read_text().count("\n") >= 5

@@ -76,8 +76,12 @@ def test_relative_paths_in_a_yaml_are_relative_to_the_yaml(tmp_path, image_folde
         ("kind: srgan\ndata: [x]\nadversarial_shift: -1\n", "adversarial_shift must be in"),
         ("data: [x]\npixel_loss: l2\n", "pixel_loss must be full or lowpass"),
         ("kind: srgan\ndata: [x]\ncontent_taps: [deep]\n", "content_taps must be a list of EfficientNet block numbers"),
-        ("data: [x]\nselect: sharpest\n", "select must be auto, psnr or texture"),
+        ("data: [x]\nselect: sharpest\n", "select must be auto, psnr, texture or niqe"),
         ("kind: denoiser\ndata: [x]\nselect: texture\n", "select texture is for super-resolution runs"),
+        ("kind: denoiser\ndata: [x]\nselect: niqe\n", "select niqe is for super-resolution runs"),
+        ("data: [x]\nema_decay: 1.0\n", "ema_decay must be in"),
+        ("kind: srgan\ndata: [x]\nartifact_weight: 1.0\n", "artifact_weight needs kind srgan and ema_decay > 0"),
+        ("data: [x]\nema_decay: 0.9\nartifact_weight: 1.0\n", "artifact_weight needs kind srgan"),
         ("kind: srgan\ndata: [x]\nselect_max_psnr_drop: -1\n", "select_max_psnr_drop must be >= 0"),
     ],
 )
@@ -150,7 +154,8 @@ def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     card = json.loads((run / "model.json").read_text())
     assert card["kind"] == "srgan" and card["backbone"].startswith("EfficientNet-Lite0")
     assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "content_shift": 4, "adversarial": 1e-3,
-                                  "adversarial_shift": 0, "pixel": 0.5, "pixel_loss": "full", "grid": 0.0}
+                                  "adversarial_shift": 0, "pixel": 0.5, "pixel_loss": "full", "grid": 0.0,
+                                  "artifact": 0.0}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
 
 
@@ -197,6 +202,9 @@ def test_selection_score_rules():
     assert selection_score(tex, {**m, "val_hf_ratio": 1.15}, 31.0) < selection_score(tex, m, 31.0)
     assert selection_score(tex, m, 31.4) > float("-inf") and selection_score(tex, m, 31.6) == float("-inf")
     assert selection_score(tex, m, None) == pytest.approx(-0.1)  # no reference: no budget
+    niqe = load_config(None, {"kind": "srgan", "data": ["x"], "select": "niqe", "select_max_psnr_drop": 1.5})
+    assert selection_score(niqe, {**m, "val_niqe": 4.0}, 31.0) > selection_score(niqe, {**m, "val_niqe": 5.0}, 31.0)
+    assert selection_score(niqe, {**m, "val_niqe": 4.0}, 31.6) == float("-inf")  # the same budget as texture's
 
 
 def test_srgan_run_exports_the_checkpoint_the_texture_rule_picks(tmp_path, image_folder):
@@ -237,6 +245,78 @@ def test_texture_rule_keeps_its_reference_across_resume_and_respects_the_budget(
         assert card["steps"] in [r["step"] for r in chosen]
     else:
         assert card["steps"] == 6  # none eligible: the last step, with a warning
+
+
+def test_ema_averages_parameters_and_bn_statistics():
+    from srgan.models.generator import Generator
+    from srgan.train import EMA
+
+    model = Generator(scale=4, **TINY)
+    ema = EMA(model, 0.9)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model(torch.rand(2, 3, 8, 8))  # moves the BN running statistics
+    ema.update(model)
+    now = model.state_dict()
+    for k, e in ema.model.state_dict().items():
+        if e.is_floating_point():
+            assert torch.allclose(e, 0.9 * start[k] + 0.1 * now[k], atol=1e-6), k
+        else:
+            assert torch.equal(e, now[k]), k  # BN's batch count is copied
+    assert not any(p.requires_grad for p in ema.model.parameters()) and not ema.model.training
+
+
+def test_ema_is_checkpointed_resumed_exactly_validated_and_exported(tmp_path, image_folder):
+    kw = dict(val_every=2, ema_decay=0.5, lr=1e-3)
+    full = train(tiny_cfg(image_folder, **kw), out=tmp_path / "full").run_dir
+    part = train(tiny_cfg(image_folder, **kw, steps=4), out=tmp_path / "part").run_dir
+    resumed = train(None, resume=part, overrides={"steps": 6}).run_dir
+    for name in ("generator", "generator_ema"):
+        assert max_diff(weights(full, name), weights(resumed, name)) <= 1e-5
+    assert max_diff(weights(full), weights(full, "generator_ema")) > 0  # the average lags the weights
+    best = torch.load(full / "checkpoints" / "best.pt", weights_only=True)
+    state, card = zoo.load_state(full / "model.safetensors")
+    assert max_diff(state, best["models"]["generator_ema"]) == 0 and card["ema_decay"] == 0.5
+    # what was validated is what was exported: the EMA generator's PSNR
+    val = {r["step"]: r for r in map(json.loads, (full / "metrics.jsonl").read_text().splitlines()) if "val_psnr_y" in r}
+    assert card["validation"]["val_psnr_y"] == pytest.approx(val[best["step"]]["val_psnr_y"])
+
+
+def test_artifact_loss_and_niqe_selection_train_end_to_end(tmp_path, image_folder):
+    pytest.importorskip("srgan.niqe")
+    from PIL import Image
+
+    from conftest import smooth_image
+    from srgan.train import selection_score
+
+    val = tmp_path / "val"  # NIQE needs two 96×96 blocks after the 4-pixel border
+    val.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(208, 208, 20 + i)).save(val / f"v{i}.png")
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=4, val_every=2, crop=32, init_generator=str(pre / "model.safetensors"),
+                   content_loss="mse", lr=3e-3, ema_decay=0.5, artifact_weight=2.0, select="niqe",
+                   select_max_psnr_drop=100.0, val=str(val))
+    run = train(cfg, out=tmp_path / "gan").run_dir
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    r = [r for r in records if "loss" in r][-1]
+    assert r["artifact"] > 0
+    assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 2.0 * r["artifact"], rel=1e-4)
+    vals = [r for r in records if "val_niqe" in r]
+    assert [v["step"] for v in vals] == [0, 2, 4] and vals[0]["reference"] is True
+    ref = vals[0]["val_psnr_y"]
+    scores = {v["step"]: selection_score(cfg, v, ref) for v in vals[1:]}
+    card = json.loads((run / "model.json").read_text())
+    assert card["steps"] == max(scores, key=scores.get) and card["selected_by"].startswith("lowest val_niqe")
+    assert card["loss_weights"]["artifact"] == 2.0 and card["ema_decay"] == 0.5
+    # The validation images must be large enough for NIQE: one clear error, not a NaN to select on.
+    small = tiny_cfg(image_folder, kind="srgan", steps=2, crop=32, init_generator=str(pre / "model.safetensors"),
+                     content_loss="mse", select="niqe")
+    with pytest.raises(SrganError, match="no image is large enough for NIQE"):
+        train(small, out=tmp_path / "small")
 
 
 def test_srgan_rejects_a_generator_of_the_wrong_shape(tmp_path, image_folder):

@@ -58,7 +58,7 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
 
     ref_psnr = None
     rows = []
-    if cfg.selection == "texture" and cfg.init_generator:
+    if cfg.selection in ("texture", "niqe") and cfg.init_generator:
         _load_init_generator(model, cfg.init_generator)
         metrics, _ = validator.run(model, device, "fp32")
         ref_psnr = metrics["val_psnr_y"]
@@ -70,7 +70,8 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
         if int(ckpt["step"]) in seen:  # best.pt is also one of the step files
             continue
         seen.add(int(ckpt["step"]))
-        model.load_state_dict(ckpt["models"][key])
+        # Runs with ema_decay validate and export the averaged generator, so that is what is re-picked.
+        model.load_state_dict(ckpt["models"].get(f"{key}_ema", ckpt["models"][key]))
         metrics, _ = validator.run(model, device, "fp32")
         rows.append({"checkpoint": str(path), "step": int(ckpt["step"]), **metrics,
                      "score": selection_score(cfg, metrics, ref_psnr)})

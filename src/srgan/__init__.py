@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 __version__ = "0.1.0"
 
 __all__ = ["DEFAULT_UPSCALER", "Model", "available_models", "load", "restore"]
@@ -22,8 +20,9 @@ _LAZY = {"Model": "srgan.infer", "load": "srgan.infer", "restore": "srgan.infer"
 def __getattr__(name: str):
     if name == "DEFAULT_UPSCALER":
         # Looked up on each access, so weights added after import count; no torch needed for it.
-        weights = Path(__file__).parent / "weights"
-        return "srgan-x4" if (weights / "srgan-x4.safetensors").is_file() else "srresnet-x4"
+        from srgan.zoo import default_upscaler
+
+        return default_upscaler()
     if name in _LAZY:
         import importlib
 

@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from srgan.errors import SrganError, UsageError
+from srgan.errors import OutputTooLarge, SrganError, UsageError
 from srgan.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, Picture, list_images, read_image, write_image
 
 # What a step returns: the result, plus named intermediates to save beside it when asked ("denoised": ...).
@@ -39,6 +40,12 @@ class BatchOptions:
     save_intermediate: bool = False
 
 
+class BatchResult(NamedTuple):
+    written: int
+    failed: int
+    exit_code: int  # 0; 1 when any file failed; 2 when any result was refused as too large (OutputTooLarge)
+
+
 @dataclass
 class _Job:
     source: Path
@@ -46,8 +53,8 @@ class _Job:
     target: Path | None = None  # the output file, decided here in file mode, after reading in folder mode
 
 
-def run_batch(inputs: list[str], output: str, step: Step, options: BatchOptions) -> tuple[int, int]:
-    """Apply ``step`` to every input image and write the results: (written, failed)."""
+def run_batch(inputs: list[str], output: str, step: Step, options: BatchOptions) -> BatchResult:
+    """Apply ``step`` to every input image and write the results."""
     jobs, failures = _expand(inputs)
     if not jobs and failures:
         for message in failures:
@@ -70,6 +77,7 @@ def run_batch(inputs: list[str], output: str, step: Step, options: BatchOptions)
     inputs_resolved = {job.source.resolve() for job in jobs}
     claimed: dict[Path, Path] = {}
     written = 0
+    refused = False
     failed_names: list[str] = []
     for message in failures:
         _error(message)
@@ -95,6 +103,10 @@ def run_batch(inputs: list[str], output: str, step: Step, options: BatchOptions)
             print(f"{job.source} -> {target}  ({w}x{h} -> {ow}x{oh}, {time.perf_counter() - t0:.1f} s)", flush=True)
             written += 1
         except SrganError as exc:
+            if isinstance(exc, OutputTooLarge):
+                if len(jobs) == 1 and not failures:  # one image: the refusal is the whole answer, one line
+                    raise OutputTooLarge(f"{job.source}: {exc}") from None
+                refused = True
             message = str(exc)
             _error(message if message.startswith(str(job.source)) else f"{job.source}: {message}")
             failed_names.append(str(job.source))
@@ -114,7 +126,7 @@ def run_batch(inputs: list[str], output: str, step: Step, options: BatchOptions)
         print(f"srgan: {summary}: {', '.join(failed_names)}", file=sys.stderr)
     else:
         print(summary)
-    return written, len(failed_names)
+    return BatchResult(written, len(failed_names), 2 if refused else 1 if failed_names else 0)
 
 
 def _expand(inputs: list[str]) -> tuple[list[_Job], list[str]]:

@@ -62,7 +62,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     datasets = [d for group in a.data for d in group]
     results = evaluate(
         a.model, datasets, scale=a.scale, noise=a.noise, device=a.device, precision=a.precision,
-        max_images=a.max_images, per_image_csv=a.csv, peers_dir=a.peers,
+        max_images=a.max_images, per_image_csv=a.csv, peers_dir=a.peers, with_niqe=not a.no_niqe,
     )
     if a.json:
         import json
@@ -113,6 +113,13 @@ def _batch_options(a: argparse.Namespace, suffix: str):
     )
 
 
+def _run_kwargs(a: argparse.Namespace) -> dict:
+    if a.max_output_pixels < 0:
+        raise UsageError("--max-output-pixels must be 0 (no limit) or positive")
+    return {"tile": a.tile, "tile_overlap": a.tile_overlap, "progress": not a.no_progress,
+            "max_output_pixels": a.max_output_pixels or None}
+
+
 def cmd_upscale(a: argparse.Namespace) -> int:
     from srgan.batch import run_batch
     from srgan.infer import default_upscaler, load
@@ -123,10 +130,9 @@ def cmd_upscale(a: argparse.Namespace) -> int:
     scale = a.outscale or model.scale
 
     def step(pic):
-        return model.process(pic, tile=a.tile, tile_overlap=a.tile_overlap, outscale=a.outscale), {}
+        return model.process(pic, outscale=a.outscale, **_run_kwargs(a)), {}
 
-    _, failed = run_batch(a.inputs, a.output, step, _batch_options(a, f"_x{scale:g}"))
-    return 1 if failed else 0
+    return run_batch(a.inputs, a.output, step, _batch_options(a, f"_x{scale:g}")).exit_code
 
 
 def cmd_denoise(a: argparse.Namespace) -> int:
@@ -138,10 +144,9 @@ def cmd_denoise(a: argparse.Namespace) -> int:
         raise UsageError(f"srgan denoise: {model.name} is a ×{model.scale} upscaler, not a denoiser; use srgan upscale")
 
     def step(pic):
-        return model.process(pic, tile=a.tile, tile_overlap=a.tile_overlap), {}
+        return model.process(pic, **_run_kwargs(a)), {}
 
-    _, failed = run_batch(a.inputs, a.output, step, _batch_options(a, "_denoised"))
-    return 1 if failed else 0
+    return run_batch(a.inputs, a.output, step, _batch_options(a, "_denoised")).exit_code
 
 
 def cmd_restore(a: argparse.Namespace) -> int:
@@ -157,17 +162,53 @@ def cmd_restore(a: argparse.Namespace) -> int:
         raise UsageError(f"srgan restore: --upscaler {a.upscaler} is a denoiser, not an upscaler")
 
     def step(pic):
-        denoised = denoiser.process(pic, tile=a.tile, tile_overlap=a.tile_overlap)
-        return upscaler.process(denoised, tile=a.tile, tile_overlap=a.tile_overlap), {"denoised": denoised}
+        denoised = denoiser.process(pic, **_run_kwargs(a))
+        return upscaler.process(denoised, **_run_kwargs(a)), {"denoised": denoised}
 
-    _, failed = run_batch(a.inputs, a.output, step, _batch_options(a, "_restored"))
-    return 1 if failed else 0
+    return run_batch(a.inputs, a.output, step, _batch_options(a, "_restored")).exit_code
 
 
 def cmd_models(a: argparse.Namespace) -> int:
     from srgan.export import print_models
 
     print_models(as_json=a.json)
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    import srgan
+    from srgan.autoprecision import PROBE_SIDE, cpu_name
+    from srgan.device import cpu_supports_bf16
+    from srgan.infer import load
+    from srgan.int8 import cache_dir
+
+    names = a.model or [card["name"] for card in srgan.available_models()]
+    rows = []
+    for name in names:
+        model = load(name, device="cpu", precision="auto")
+        choice = model.auto
+        rows.append({"model": model.name, "precision": choice.precision, "rates_mp_per_s": choice.rates,
+                     "cached": choice.cached})
+    info = {
+        "srgan": srgan.__version__, "torch": torch.__version__, "cpu": cpu_name(), "threads": torch.get_num_threads(),
+        "onednn_bf16": cpu_supports_bf16(), "cache": str(cache_dir()), "default_upscaler": srgan.DEFAULT_UPSCALER,
+        "auto_precision": rows,
+    }
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"srgan {info['srgan']}, torch {info['torch']}")
+    print(f"CPU: {info['cpu']}, {info['threads']} threads, oneDNN bf16 kernels: {'yes' if info['onednn_bf16'] else 'no'}")
+    print(f"cache: {info['cache']}")
+    print(f"default upscaler: {info['default_upscaler']}")
+    print(f"--precision auto on this CPU (output MP/s on a {PROBE_SIDE}x{PROBE_SIDE} input window, best of 3):")
+    for row in rows:
+        rates = "  ".join(f"{p} {r:.3f}" for p, r in row["rates_mp_per_s"].items())
+        print(f"  {row['model']:<14} -> {row['precision']:<5} ({rates}{'; cached' if row['cached'] else ''})")
     return 0
 
 
@@ -190,6 +231,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- parser
+
+
+# 12000x8000 and a bit: a 3000x2000 photo x4. Larger results take tens of minutes on a CPU, and formats other
+# than PNG hold the whole result in memory while encoding.
+DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", formatter_class=_formatter,
         help="PSNR/SSIM on benchmark sets with the field's protocol",
         description="Evaluate a model on datasets: PSNR and SSIM on the Y channel (BT.601), border of `scale` "
-        "pixels removed, plus RGB PSNR/SSIM. A DATASET is a benchmark folder with HR/ (and LR_bicubic/X<scale>/), "
+        "pixels removed, plus RGB PSNR/SSIM and the no-reference NIQE of the output (on Y, same border; lower is "
+        "more natural). A DATASET is a benchmark folder with HR/ (and LR_bicubic/X<scale>/), "
         "a flat folder of HR images, or a .txt list of HR image paths relative to the file.",
     )
     from srgan.peers import DENOISE_PEERS, SR_PEERS
@@ -248,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="fp32", help="model precision "
                    "(int8: the ×4 generators quantized, on the CPU through ONNX Runtime)")
     e.add_argument("--peers", metavar="DIR", help="where peer models live (default $SRGAN_PEERS_DIR, else ../shared/peers)")
+    e.add_argument("--no-niqe", action="store_true", help="skip NIQE (no-reference, on Y; about 35 ms per 481×321 "
+                   "output, a third of a bicubic evaluation); its fields are then null")
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser(
@@ -299,19 +348,23 @@ def build_parser() -> argparse.ArgumentParser:
                        "auto: the input's (PNG when it has alpha or 16 bits the format cannot keep)")
         q.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
         q.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where to run the model")
-        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto", help="auto: bf16 on "
-                       "CPUs with native bf16, else fp32; fp16 on GPUs. int8 (×4 models, CPU, needs srgan[onnx]): fastest "
-                       "on CPUs with VNNI, 0.07-0.3 dB PSNR below fp32")
+        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto", help="auto: on CPUs "
+                       "the faster of fp32 and bf16, measured once per machine and model (srgan info); fp16 on GPUs. int8 "
+                       "(×4 models, CPU, needs srgan[onnx]): fastest on CPUs with VNNI, 0.07-0.3 dB PSNR below fp32")
         q.add_argument("--max-pixels", type=int, default=100_000_000, metavar="N", help="refuse larger input images "
                        "(decompression-bomb guard; 0: no limit)")
+        q.add_argument("--max-output-pixels", type=int, default=DEFAULT_MAX_OUTPUT_PIXELS, metavar="N", help="refuse "
+                       "(exit 2) a result with more pixels, before any work: a 6000x4000 photo x4 is 384 MP and an hour "
+                       "on 2 CPU cores (0: no limit). PNG results of any size are written in bounded memory")
+        q.add_argument("--no-progress", action="store_true", help="no progress bar (it shows on a terminal only)")
 
     up = sub.add_parser(
         "upscale", formatter_class=_formatter, help="super-resolve photos (×4)",
-        description="Super-resolve images. The default model is srgan-x4 when it is shipped (sharp, GAN-trained), "
-        "else srresnet-x4 (PSNR-oriented, smoother); pick either with --model. EXIF, the ICC profile, 16 bits and alpha "
+        description="Super-resolve images. The default model is srresnet-x4 (faithful, PSNR-oriented), unless the "
+        "GAN-trained srgan-x4 has met the project's quality bar (srgan info prints which); pick either with --model. EXIF, the ICC profile, 16 bits and alpha "
         "(resized with bicubic) are kept. A bad file is reported and skipped; the exit code is 1 if any failed.",
     )
-    run_options(up, f"{models_help} (default: srgan-x4 when shipped, else srresnet-x4)", None, "_x<scale>, e.g. _x4")
+    run_options(up, f"{models_help} (default: srgan info's default upscaler)", None, "_x<scale>, e.g. _x4")
     up.add_argument("--outscale", type=float, metavar="F", help="final scale if not the model's (bicubic resize of its output)")
     up.set_defaults(func=cmd_upscale)
 
@@ -328,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_options(rs, None, None, "_restored")
     rs.add_argument("--denoiser", default="denoiser", help="the denoiser: " + models_help)
-    rs.add_argument("--upscaler", default=None, help="the upscaler: " + models_help + " (default: srgan-x4 when shipped, else srresnet-x4)")
+    rs.add_argument("--upscaler", default=None, help="the upscaler: " + models_help + " (default: srgan info's default upscaler)")
     rs.add_argument("--save-intermediate", action="store_true", help="also save the denoised image as <name>_denoised.<ext>")
     rs.set_defaults(func=cmd_restore)
 
@@ -338,6 +391,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ms.add_argument("--json", action="store_true", help="print the cards as one JSON list")
     ms.set_defaults(func=cmd_models)
+
+    inf = sub.add_parser(
+        "info", formatter_class=_formatter, help="this machine, and which precision auto picks for each model",
+        description="Print the CPU, torch and cache folder, and for each model which precision --precision auto "
+        "runs on the CPU: the faster of fp32 and bf16 by a timed probe of the real network (about 2 s per model "
+        "the first time, then cached per CPU, thread count, torch version and weights).",
+    )
+    inf.add_argument("--model", action="append", metavar="NAME_OR_FILE", help="a model to probe (repeatable; default: every shipped model)")
+    inf.add_argument("--json", action="store_true", help="print it as JSON")
+    inf.set_defaults(func=cmd_info)
 
     ex = sub.add_parser(
         "export", formatter_class=_formatter, help="export a model to ONNX (dynamic height and width)",

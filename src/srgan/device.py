@@ -41,7 +41,10 @@ def cpu_supports_bf16() -> bool:
 
 def pick_precision(name: str, device: torch.device, *, training: bool = False) -> str:
     """``auto``: bf16 on CPUs with native bf16, else fp32; on GPUs fp16 for inference, and bf16 (or fp16
-    with loss scaling where bf16 is missing) for training, whose gradients need bf16's range."""
+    with loss scaling where bf16 is missing) for training, whose gradients need bf16's range.
+
+    For inference on the CPU, ``srgan.infer`` does not use this guess: it measures both
+    (``srgan.autoprecision``), since a CPU flag does not say which one is faster."""
     if name not in PRECISIONS:
         raise SrganError(f"unknown precision {name!r} (use {', '.join(PRECISIONS)})")
     if name != "auto":

@@ -15,3 +15,9 @@ class UsageError(SrganError):
     """Bad command-line usage (exit code 2, like argparse)."""
 
     exit_code = 2
+
+
+class OutputTooLarge(SrganError):
+    """A result over the output-pixel limit, refused before any work (exit code 2: raise the limit)."""
+
+    exit_code = 2

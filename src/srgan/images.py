@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import logging
 import os
 import secrets
@@ -23,7 +24,8 @@ import struct
 import threading
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,8 @@ __all__ = [
     "Picture",
     "atomic_path",
     "atomic_write_bytes",
+    "decode_image",
+    "encode_image",
     "from_array",
     "from_pil",
     "list_images",
@@ -61,6 +65,9 @@ _FORMAT_BY_EXTENSION = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
 }
+# Above this many samples (16 MP of RGB) a PNG is written by the streaming encoder below rather than by
+# Pillow, which needs the whole image in its own memory (4 bytes a pixel) on top of ours.
+_STREAMED_PNG_SAMPLES = 48_000_000
 _ORIENTATION_TAG = 0x0112
 _EXIF_PREFIX = b"Exif\x00\x00"
 
@@ -179,9 +186,26 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = DEFAULT_MA
         raise SrganError(f"{name}: {exc}") from exc.__cause__
 
 
+def decode_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
+    """:func:`read_image` for an encoded image already in memory (an upload): the same modes, EXIF,
+    ICC, 16-bit and pixel-limit handling, with no file in between.
+
+    Raises:
+        SrganError: one line naming the problem (empty, not an image, truncated, too large, bad mode).
+    """
+    if not data:
+        raise SrganError("empty file (0 bytes)")
+    return _decode(io.BytesIO(data), max_pixels, lambda: data)
+
+
 def _read_image(path: Path, max_pixels: int | None) -> Picture:
     _check_input_file(path)
-    img = _open(path, max_pixels)
+    return _decode(path, max_pixels, path.read_bytes)
+
+
+def _decode(source: Path | BinaryIO, max_pixels: int | None, whole: Callable[[], bytes]) -> Picture:
+    """An open-able ``source`` into a Picture; ``whole()`` gives the file's bytes, for 16-bit colour PNGs."""
+    img = _open(source, max_pixels)
     with img:
         width, height = img.size
         if max_pixels and width * height > max_pixels:
@@ -189,9 +213,9 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 f"image is {width}x{height} ({width * height:,} pixels), more than the limit of "
                 f"{max_pixels:,} pixels (raise max_pixels to allow it)"
             )
-        header = _png_header(path) if img.format == "PNG" else None
+        header = _png_header(img) if img.format == "PNG" else None
         if header is not None and header.bit_depth == 16 and header.colour_type in (2, 4, 6):
-            return _read_wide_png(path)
+            return _read_wide_png(whole)
         _load(img)
         return from_pil(img)
 
@@ -211,11 +235,11 @@ def _check_input_file(path: Path) -> None:
         raise SrganError("empty file (0 bytes)")
 
 
-def _open(path: Path, max_pixels: int | None) -> Image.Image:
+def _open(source: Path | BinaryIO, max_pixels: int | None) -> Image.Image:
     """Open (header only) with Pillow's bomb check deferring to ``max_pixels``."""
     try:
         with _pil_pixel_limit(max_pixels):
-            return Image.open(path)
+            return Image.open(source)
     except Image.DecompressionBombError as exc:
         raise SrganError(f"image is too large to open safely ({exc})") from exc
     except Image.UnidentifiedImageError as exc:
@@ -414,14 +438,14 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
     return arr
 
 
-def _read_wide_png(path: Path) -> Picture:
-    """Read a 16-bit colour or gray+alpha PNG with all 16 bits (Pillow would keep 8).
+def _read_wide_png(whole: Callable[[], bytes]) -> Picture:
+    """Read a 16-bit colour or gray+alpha PNG (``whole()``: its bytes) with all 16 bits (Pillow would keep 8).
 
     ``mode`` is named after the file's layout (LA, RGB, RGBA): Pillow's names for these files
     (RGBA for gray+alpha) would misdescribe them.
     """
     try:
-        png = _decode_png(path.read_bytes())
+        png = _decode_png(whole())
     except (ValueError, zlib.error, struct.error) as exc:
         raise SrganError(f"truncated or corrupt image ({exc})") from exc
     except OSError as exc:
@@ -537,8 +561,10 @@ def write_image(path: str | os.PathLike[str], pic: Picture, *, quality: int = 95
 
     Formats and what survives:
 
-    - .png: everything. 8-bit via Pillow; 16-bit (gray, gray+alpha, RGB, RGBA) via this module's
-      PNG encoder, so 16-bit pictures round-trip exactly through :func:`read_image`.
+    - .png: everything. 8-bit via Pillow; 16-bit (gray, gray+alpha, RGB, RGBA) and images over 16 MP
+      via this module's streaming PNG encoder, so 16-bit pictures round-trip exactly through
+      :func:`read_image` and a huge result is encoded a block of rows at a time. The only format whose
+      memory stays bounded for any size: the others hold a full 8-bit copy (4 bytes a pixel) in Pillow.
     - .tif/.tiff: alpha kept; 16-bit kept for opaque gray only, other 16-bit pictures are
       reduced to 8 bits. Written uncompressed, because Pillow's compressed (libtiff) TIFF writer
       rejects typical EXIF blocks.
@@ -567,15 +593,8 @@ def write_image(path: str | os.PathLike[str], pic: Picture, *, quality: int = 95
     if not 1 <= quality <= 100:
         raise SrganError(f"{name}: quality must be between 1 and 100, got {quality}")
     try:
-        with atomic_path(target) as tmp:
-            if fmt == "PNG" and pic.bit_depth == 16:
-                samples = to_array(pic)
-                if samples.ndim == 2:
-                    samples = samples[..., None]
-                icc = _matching_icc(pic.icc_profile, pic.pixels.shape[2])
-                tmp.write_bytes(_encode_png(samples, icc_profile=icc, exif=pic.exif))
-            else:
-                _save_with_pillow(tmp, fmt, pic, quality, name)
+        with atomic_path(target) as tmp, open(tmp, "wb") as f:
+            _encode(f, fmt, pic, quality, name)
     except SrganError:
         raise
     except MemoryError as exc:
@@ -585,7 +604,26 @@ def write_image(path: str | os.PathLike[str], pic: Picture, *, quality: int = 95
         raise SrganError(f"{name}: could not write the image ({reason})") from exc
 
 
-def _save_with_pillow(tmp: Path, fmt: str, pic: Picture, quality: int, name: str) -> None:
+def encode_image(pic: Picture, ext: str, *, quality: int = 95) -> bytes:
+    """The bytes :func:`write_image` would write to a file with extension ``ext`` (".png", ".jpg", ...)."""
+    fmt = _FORMAT_BY_EXTENSION.get(ext.lower())
+    if fmt is None:
+        raise SrganError(f"unknown image extension {ext!r} (use one of {', '.join(IMAGE_EXTENSIONS)})")
+    buffer = io.BytesIO()
+    try:
+        _encode(buffer, fmt, pic, quality, "image")
+    except MemoryError as exc:
+        raise SrganError("not enough memory to encode the image") from exc
+    except (OSError, ValueError, RuntimeError, TypeError, struct.error) as exc:
+        raise SrganError(f"could not encode the image ({exc})") from exc
+    return buffer.getvalue()
+
+
+def _encode(out: BinaryIO, fmt: str, pic: Picture, quality: int, name: str) -> None:
+    if fmt == "PNG" and (pic.bit_depth == 16 or pic.pixels.size > _STREAMED_PNG_SAMPLES):
+        icc = _matching_icc(pic.icc_profile, pic.pixels.shape[2])
+        _write_png(out, pic.pixels, pic.alpha, icc_profile=icc, exif=pic.exif)
+        return
     img = _pil_for_format(pic, fmt)
     options: dict[str, object] = {}
     if fmt == "JPEG":
@@ -600,11 +638,13 @@ def _save_with_pillow(tmp: Path, fmt: str, pic: Picture, quality: int, name: str
         options["icc_profile"] = icc
     if pic.exif and fmt != "BMP":
         try:
-            img.save(tmp, format=fmt, exif=pic.exif, **options)
+            img.save(out, format=fmt, exif=pic.exif, **options)
             return
         except (OSError, ValueError, RuntimeError, TypeError, struct.error) as exc:
             log.warning("%s: writing without EXIF, the %s writer rejected it (%s)", name, fmt, exc)
-    img.save(tmp, format=fmt, **options)
+            out.seek(0)
+            out.truncate()
+    img.save(out, format=fmt, **options)
 
 
 def _pil_for_format(pic: Picture, fmt: str) -> Image.Image:
@@ -792,10 +832,16 @@ class _Png:
     transparency: tuple[int, ...] | int | None
 
 
-def _png_header(path: Path) -> _PngHeader | None:
-    """The IHDR fields, read from the first 29 bytes; None if this is not a PNG."""
-    with contextlib.suppress(OSError), open(path, "rb") as f:
-        head = f.read(29)
+def _png_header(img: Image.Image) -> _PngHeader | None:
+    """The IHDR fields of an open PNG, read from its first 29 bytes; None if this is not a PNG."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        fp = img.fp
+        position = fp.tell()
+        try:
+            fp.seek(0)
+            head = fp.read(29)
+        finally:
+            fp.seek(position)
         if len(head) == 29 and head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR":
             width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
             return _PngHeader(width, height, depth, colour_type, interlace)
@@ -920,54 +966,99 @@ def _encode_png(
     filter_type: int | None = None,
     level: int = 4,
 ) -> bytes:
-    """Encode H×W×C (C = 1, 2, 3, 4) uint8/uint16 samples as a non-interlaced PNG.
+    """Encode H×W×C (C = 1, 2, 3, 4) uint8/uint16 samples as a non-interlaced PNG (see :func:`_write_png`)."""
+    buffer = io.BytesIO()
+    _write_png(buffer, samples, icc_profile=icc_profile, exif=exif, filter_type=filter_type, level=level)
+    return buffer.getvalue()
 
-    Each row gets the filter with the smallest sum of absolute (signed) residuals, the usual
-    heuristic; ``filter_type`` forces one filter for every row. zlib level 4 rather than 6: on
-    16-bit photo data it is about four times faster for files well under 1% larger.
+
+def _write_png(
+    out: BinaryIO,
+    samples: np.ndarray,
+    alpha: np.ndarray | None = None,
+    *,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    filter_type: int | None = None,
+    level: int = 4,
+    block_bytes: int = 2**20,
+) -> None:
+    """Write H×W×C uint8/uint16 samples (plus an optional H×W ``alpha`` plane) as a PNG, streaming.
+
+    Rows are filtered and compressed one block at a time and written as they come, so memory is a few
+    blocks whatever the image size, and a file-backed ``samples`` (``srgan.bigarray``) gives each block's
+    pages back once it is encoded. Each row gets the filter with the smallest sum of absolute (signed)
+    residuals, the usual heuristic; ``filter_type`` forces one filter for every row. zlib level 4 rather
+    than 6: on 16-bit photo data it is about four times faster for files well under 1% larger.
     """
-    height, width, channels = samples.shape
+    from srgan import bigarray
+
+    height, width = samples.shape[:2]
+    channels = samples.shape[2] + (alpha is not None)
     depth = 16 if samples.dtype == np.uint16 else 8
-    data = np.ascontiguousarray(samples, dtype=">u2" if depth == 16 else np.uint8)
-    pixels = data.view(np.uint8).reshape(height, width, -1)
-    filtered = _filter_rows(pixels, filter_type)
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, _PNG_COLOUR_TYPE[channels], 0, 0, 0)
-    chunks = [(b"IHDR", ihdr)]
+    # The filter search makes about 60 bytes of temporaries per byte of a block: blocks of ~1 MB of
+    # pixels keep that near 60 MB however wide the image is.
+    block_rows = max(1, block_bytes // (width * channels * depth // 8))
+
+    def chunk(kind: bytes, body: bytes) -> None:
+        out.write(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)))
+
+    def block(top: int) -> np.ndarray:
+        rows = samples[top : top + block_rows]
+        if alpha is not None:
+            rows = np.concatenate([rows, alpha[top : top + block_rows, :, None]], axis=2)
+        data = np.ascontiguousarray(rows, dtype=">u2" if depth == 16 else np.uint8)
+        return data.view(np.uint8).reshape(len(rows), width, -1)
+
+    out.write(_PNG_SIGNATURE)
+    chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, _PNG_COLOUR_TYPE[channels], 0, 0, 0))
     if icc_profile:
-        chunks.append((b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+        chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
     if exif:
-        chunks.append((b"eXIf", exif[len(_EXIF_PREFIX) :] if exif.startswith(_EXIF_PREFIX) else exif))
-    chunks.append((b"IDAT", zlib.compress(filtered.tobytes(), level)))
-    chunks.append((b"IEND", b""))
-    out = [_PNG_SIGNATURE]
-    for kind, body in chunks:
-        crc = zlib.crc32(kind + body)
-        out.append(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc))
-    return b"".join(out)
+        chunk(b"eXIf", exif[len(_EXIF_PREFIX) :] if exif.startswith(_EXIF_PREFIX) else exif)
+    compressor = zlib.compressobj(level)
+    above = None
+    for top in range(0, height, block_rows):
+        pixels = block(top)
+        data = compressor.compress(_filter_block(pixels, above, filter_type).tobytes())
+        above = pixels[-1:]
+        for plane in (samples, alpha):
+            if plane is not None:
+                bigarray.release(plane, top, top + len(pixels))
+        if data:
+            chunk(b"IDAT", data)
+    chunk(b"IDAT", compressor.flush())
+    chunk(b"IEND", b"")
 
 
 def _filter_rows(pixels: np.ndarray, filter_type: int | None, block_rows: int = 256) -> np.ndarray:
     """Filter H×W×bpp bytes into PNG scanlines (filter byte + filtered row), in row blocks."""
-    height, width, bpp = pixels.shape
-    out = np.empty((height, 1 + width * bpp), np.uint8)
-    for top in range(0, height, block_rows):
-        x = pixels[top : top + block_rows].astype(np.int16)
-        above = pixels[top - 1 : top].astype(np.int16) if top else np.zeros_like(x[:1])
-        b = np.concatenate([above, x[:-1]])
-        a = np.zeros_like(x)
-        a[:, 1:] = x[:, :-1]
-        c = np.zeros_like(b)
-        c[:, 1:] = b[:, :-1]
-        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        candidates = np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]).astype(np.uint8)
-        rows = candidates.shape[1]
-        candidates = candidates.reshape(5, rows, width * bpp)
-        if filter_type is None:
-            cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
-            choice = cost.argmin(axis=0)
-        else:
-            choice = np.full(rows, filter_type)
-        out[top : top + rows, 0] = choice
-        out[top : top + rows, 1:] = candidates[choice, np.arange(rows)]
+    blocks = [
+        _filter_block(pixels[top : top + block_rows], pixels[top - 1 : top] if top else None, filter_type)
+        for top in range(0, pixels.shape[0], block_rows)
+    ]
+    return np.concatenate(blocks) if blocks else np.empty((0, 1 + pixels.shape[1] * pixels.shape[2]), np.uint8)
+
+
+def _filter_block(pixels: np.ndarray, above: np.ndarray | None, filter_type: int | None) -> np.ndarray:
+    """PNG scanlines of a block of H×W×bpp bytes, given the row above it (None at the image's top)."""
+    rows, width, bpp = pixels.shape
+    x = pixels.astype(np.int16)
+    b = np.concatenate([above.astype(np.int16) if above is not None else np.zeros_like(x[:1]), x[:-1]])
+    a = np.zeros_like(x)
+    a[:, 1:] = x[:, :-1]
+    c = np.zeros_like(b)
+    c[:, 1:] = b[:, :-1]
+    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    candidates = np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]).astype(np.uint8)
+    candidates = candidates.reshape(5, rows, width * bpp)
+    if filter_type is None:
+        cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
+        choice = cost.argmin(axis=0)
+    else:
+        choice = np.full(rows, filter_type)
+    out = np.empty((rows, 1 + width * bpp), np.uint8)
+    out[:, 0] = choice
+    out[:, 1:] = candidates[choice, np.arange(rows)]
     return out

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from srgan.device import pick_device, pick_precision
-from srgan.errors import SrganError
+from srgan.errors import OutputTooLarge, SrganError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ class Model:
         device: where the network runs.
         precision: the default precision for calls that pass none ("fp32", "bf16" or "fp16").
         network: the network as trained (eval mode, on the CPU); runs use an optimised copy.
+        auto: on the CPU, what ``precision="auto"`` measured and chose (``srgan.autoprecision``).
     """
 
     name: str
@@ -128,6 +129,7 @@ class Model:
     device: torch.device
     precision: str
     network: nn.Module = field(repr=False)
+    auto: Any = None
     _prepared: dict = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------------------------- public API
@@ -180,11 +182,17 @@ class Model:
         raise SrganError(f"expected a PIL image or a NumPy uint8/uint16 array, got {type(img).__name__}")
 
     def process(self, pic, *, tile: int | None = None, tile_overlap: int | None = None,
-                outscale: float | None = None, precision: str | None = None):
-        """Picture in, Picture out: pixels through the network, alpha resized, metadata kept."""
+                outscale: float | None = None, precision: str | None = None, progress: bool = False,
+                max_output_pixels: int | None = None):
+        """Picture in, Picture out: pixels through the network, alpha resized, metadata kept.
+
+        ``progress`` shows a bar with an ETA on a terminal; ``max_output_pixels`` refuses (``OutputTooLarge``,
+        exit code 2 in the CLI) a result with more pixels, before any work. Outputs over
+        ``srgan.bigarray.IN_MEMORY_LIMIT`` bytes come back file-backed, so memory stays bounded by the tile.
+        """
         from srgan.images import Picture
 
-        precision = pick_precision(precision, self.device) if precision else self.precision
+        precision = self._precision(precision)
         tiling = Tiling(
             self.default_tile(precision) if tile is None else int(tile),
             DEFAULT_OVERLAP if tile_overlap is None else int(tile_overlap),
@@ -197,7 +205,13 @@ class Model:
                 raise SrganError(f"outscale must be in (0, 16], got {outscale}")
             if outscale != self.scale:
                 size = (max(1, round(h * outscale)), max(1, round(w * outscale)))
-        pixels = self._run_fitting(pic.pixels, tiling, precision)
+        out_h, out_w = size or (h * self.scale, w * self.scale)
+        if max_output_pixels and out_h * out_w > max_output_pixels:
+            raise OutputTooLarge(
+                f"the result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP), over the limit of "
+                f"{max_output_pixels / 1e6:g} MP; raise --max-output-pixels to allow it"
+            )
+        pixels = self._run_fitting(pic.pixels, tiling, precision, progress)
         if size is not None:
             pixels = _resize(pixels, size)
         alpha = pic.alpha
@@ -205,6 +219,22 @@ class Model:
             alpha = _resize(alpha[..., None], pixels.shape[:2])[..., 0]
         return Picture(pixels=pixels, alpha=alpha, mode=pic.mode, exif=pic.exif, icc_profile=pic.icc_profile,
                        format=pic.format, flat_gray=pic.flat_gray)
+
+    def _precision(self, name: str | None) -> str:
+        """The precision a call runs in: the model's own for None; ``auto`` on the CPU is measured."""
+        if not name:
+            return self.precision
+        if name == "auto" and self.device.type == "cpu":
+            return self.choose_auto().precision
+        return pick_precision(name, self.device)
+
+    def choose_auto(self):
+        """fp32 or bf16, whichever runs this network faster on this CPU (``srgan.autoprecision``)."""
+        if self.auto is None:
+            from srgan.autoprecision import choose
+
+            self.auto = choose(self.network, self.kind, self._prepare, self._in_channels(), self.scale)
+        return self.auto
 
     def default_tile(self, precision: str | None = None) -> int:
         """256 input pixels on CPUs (memory bounded well under 1 GB); on CUDA, the largest multiple of
@@ -217,12 +247,12 @@ class Model:
         side = int(math.sqrt(free / 2 / per_pixel)) // 64 * 64
         return max(DEFAULT_TILE // 2, min(1024, side))
 
-    def _run_fitting(self, pixels: np.ndarray, tiling: Tiling, precision: str) -> np.ndarray:
+    def _run_fitting(self, pixels: np.ndarray, tiling: Tiling, precision: str, progress: bool = False) -> np.ndarray:
         """``_run_tiled``, halving the tile whenever the device runs out of memory (Real-ESRGAN's
         fixed tile simply fails there)."""
         while True:
             try:
-                return self._run_tiled(pixels, tiling, precision)
+                return self._run_tiled(pixels, tiling, precision, progress)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 message = str(exc).lower()
                 if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in message and "allocate" not in message:
@@ -247,8 +277,15 @@ class Model:
         return cfg.channels if self.kind == "denoiser" else cfg.in_channels
 
     @torch.inference_mode()
-    def _run_tiled(self, pixels: np.ndarray, tiling: Tiling, precision: str) -> np.ndarray:
-        """H×W×C uint8/uint16 → (H·s)×(W·s)×C of the same dtype, one window on the device at a time."""
+    def _run_tiled(self, pixels: np.ndarray, tiling: Tiling, precision: str, progress: bool = False) -> np.ndarray:
+        """H×W×C uint8/uint16 → (H·s)×(W·s)×C of the same dtype, one window on the device at a time.
+
+        Windows run row by row. Blending needs floats only for the rows that some window still writes
+        to: one band of ``window height · s`` output rows. Once a row of windows is done, the rows above
+        the next row of windows are final; they are normalised, rounded into the output and, for an
+        output large enough to be file-backed (``srgan.bigarray``), handed back to the kernel.
+        """
+        from srgan import bigarray
         from srgan.fast import dtype_of
 
         net = self._prepare(precision)
@@ -257,7 +294,6 @@ class Model:
         peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
         height, width, channels = pixels.shape
         want = self._in_channels()
-        out_channels = channels
         size_y, starts_y = tiling.windows(height)
         size_x, starts_x = tiling.windows(width)
         ramps_y = [tiling.ramp(y, size_y, height, s) for y in starts_y]
@@ -269,28 +305,36 @@ class Model:
         for x, r in zip(starts_x, ramps_x):
             total_x[x * s : (x + size_x) * s] += r
 
-        # One window alone: no blending buffer, the network's output is the result.
-        single = len(starts_y) == 1 and len(starts_x) == 1
-        buffer = None if single else torch.zeros(height * s, width * s, out_channels)
-        result = None
-        for y, ry in zip(starts_y, ramps_y):
-            for x, rx in zip(starts_x, ramps_x):
-                window = np.ascontiguousarray(pixels[y : y + size_y, x : x + size_x])
-                out = self._forward(net, window, peak, want, dtype)  # h·s × w·s × C float32 in [0, 1]
-                if single:
-                    result = out
-                else:
-                    weight = ry[:, None, None] * rx[None, :, None]
-                    buffer[y * s : (y + size_y) * s, x * s : (x + size_x) * s] += out * weight
-        if single:
-            return _to_pixels(result, peak, pixels.dtype)
-        # Normalise and convert in row bands, so no second image-sized float array is ever made.
-        final = np.empty((height * s, width * s, out_channels), pixels.dtype)
-        band = 256
-        for top in range(0, height * s, band):
-            rows = buffer[top : top + band]
-            rows /= (total_y[top : top + band, None] * total_x[None, :])[..., None]
-            final[top : top + band] = _to_pixels(rows, peak, pixels.dtype)
+        # One window alone: no blending, the network's output is the result.
+        if len(starts_y) == 1 and len(starts_x) == 1:
+            return _to_pixels(self._forward(net, np.ascontiguousarray(pixels), peak, want, dtype), peak, pixels.dtype)
+
+        final = bigarray.empty((height * s, width * s, channels), pixels.dtype)
+        band = torch.zeros(size_y * s, width * s, channels)  # output rows [done, done + size_y·s)
+        done = 0
+        bar = _progress_bar(len(starts_y) * len(starts_x), progress)
+        try:
+            for i, ry in enumerate(ramps_y):
+                y = starts_y[i]  # == done // s: each row of windows starts where the final rows end
+                for x, rx in zip(starts_x, ramps_x):
+                    window = np.ascontiguousarray(pixels[y : y + size_y, x : x + size_x])
+                    out = self._forward(net, window, peak, want, dtype)  # h·s × w·s × C float32 in [0, 1]
+                    band[:, x * s : (x + size_x) * s] += out * (ry[:, None, None] * rx[None, :, None])
+                    if bar is not None:
+                        bar.update()
+                until = starts_y[i + 1] * s if i + 1 < len(starts_y) else height * s
+                n = until - done
+                for top in range(0, n, 256):  # in sub-bands, so the float temporaries stay small
+                    rows = band[top : min(n, top + 256)]
+                    rows /= (total_y[done + top : done + top + len(rows), None] * total_x[None, :])[..., None]
+                    final[done + top : done + top + len(rows)] = _to_pixels(rows, peak, pixels.dtype)
+                bigarray.release(final, done, until)
+                band[: len(band) - n] = band[n:].clone()
+                band[len(band) - n :] = 0
+                done = until
+        finally:
+            if bar is not None:
+                bar.close()
         return final
 
     def _forward(self, net, window: np.ndarray, peak: float, want: int, dtype: torch.dtype) -> torch.Tensor:
@@ -311,6 +355,15 @@ class Model:
         if y.shape[2] != have:
             y = y.mean(2, keepdim=True) if have == 1 else y.expand(-1, -1, have)
         return y.cpu()
+
+
+def _progress_bar(total: int, enabled: bool):
+    """A tqdm bar with an ETA over the windows, on a terminal only (tqdm stays silent in logs and pipes)."""
+    if not enabled or total < 4:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="tile", desc="srgan", leave=False, dynamic_ncols=True, disable=None)
 
 
 def _to_pixels(values: torch.Tensor, peak: float, dtype: np.dtype) -> np.ndarray:
@@ -346,7 +399,8 @@ def load(name_or_path: str | os.PathLike[str], *, device: str = "auto", precisio
     except SrganError as exc:
         raise SrganError(f"{spec}: {exc}") from None
     dev = pick_device(device)
-    prec = pick_precision(precision, dev)
+    measured = precision == "auto" and dev.type == "cpu"
+    prec = "fp32" if measured else pick_precision(precision, dev)
     scale = 1 if kind == "denoiser" else int(network.config.scale)
     for p in network.parameters():
         p.requires_grad_(False)
@@ -354,7 +408,11 @@ def load(name_or_path: str | os.PathLike[str], *, device: str = "auto", precisio
         name=_model_name(spec, path, card), kind=kind, scale=scale, card=card, device=dev, precision=prec,
         network=network,
     )
-    model._prepare(prec)  # BN folding and weight prepacking now, so the first image is as fast as any
+    if measured:
+        model.precision = model.choose_auto().precision
+        # The probe prepared both forms; keep only the one that runs (prepacked weights cost memory).
+        model._prepared = {k: v for k, v in model._prepared.items() if k == model.precision}
+    model._prepare(model.precision)  # BN folding and weight prepacking now, so the first image is as fast as any
     return model
 
 
@@ -380,10 +438,10 @@ def available_models() -> list[dict]:
 
 
 def default_upscaler() -> str:
-    """``srgan-x4`` when shipped (sharp, the paper's namesake), else ``srresnet-x4``: ``srgan.DEFAULT_UPSCALER``."""
-    import srgan
+    """``srgan.DEFAULT_UPSCALER``: the GAN model while it meets the default bar, else srresnet-x4 (``zoo.default_upscaler``)."""
+    from srgan import zoo
 
-    return srgan.DEFAULT_UPSCALER
+    return zoo.default_upscaler()
 
 
 _LOADED: dict[tuple[str, str, str], Model] = {}

@@ -9,6 +9,10 @@ Content losses:
 
 Adversarial loss (Eq. 6): −log D(G(LR)), computed from logits as softplus(−logit), which stays finite
 where D saturates, unlike log(sigmoid(·)).
+
+Artifact loss (LDL: Liang et al., "Details or Artifacts: A Locally Discriminative Learning Approach to
+Realistic Image Super-Resolution", CVPR 2022): an L1 term weighted by a map of where the generator's
+departures from HR look like artifacts rather than detail (``artifact_map``).
 """
 
 from __future__ import annotations
@@ -100,3 +104,30 @@ def phase_locked_error(sr: torch.Tensor, hr: torch.Tensor, period: int) -> torch
     m = d.mean(dim=(0, 2, 4))  # (C, period, period)
     return (m - m.mean(dim=(1, 2), keepdim=True)).pow(2).mean()
 
+
+
+def artifact_map(sr: torch.Tensor, hr: torch.Tensor, sr_ema: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """LDL's refined artifact map (Liang et al., CVPR 2022, Sec. 3), (N, 1, H, W), no gradient.
+
+    Residual r = |HR − SR| averaged over channels. Artifacts are noisy residuals that texture-rich HR does
+    not explain, so the map is r's local variance (``window`` × ``window``, reflect-padded, unbiased as in
+    LDL) times the image's global variance of r to the power 1/5 (LDL's patch-level weight: a model far off
+    everywhere is penalised more). The map is kept only where the EMA generator's output is closer to HR
+    than the current one's: a detail that the stable EMA model does not draw is a departure it has not
+    learned, i.e. an artifact; where the EMA is worse, the current model's detail is progress and is free.
+    """
+    with torch.no_grad():
+        r = (hr.float() - sr.float()).abs().mean(dim=1, keepdim=True)
+        r_ema = (hr.float() - sr_ema.float()).abs().mean(dim=1, keepdim=True)
+        pad = window // 2
+        rp = F.pad(r, (pad, pad, pad, pad), mode="reflect")
+        mean = F.avg_pool2d(rp, window, stride=1)
+        n = window * window
+        local = ((F.avg_pool2d(rp * rp, window, stride=1) - mean * mean) * (n / (n - 1))).clamp_min(0)
+        overall = r.var(dim=(1, 2, 3), keepdim=True) ** 0.2
+        return local * overall * (r_ema < r)
+
+
+def artifact_loss(sr: torch.Tensor, hr: torch.Tensor, sr_ema: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """mean(artifact_map · |SR − HR|): L1 toward HR where (and as strongly as) the map sees an artifact."""
+    return (artifact_map(sr, hr, sr_ema, window) * (sr.float() - hr.float()).abs()).mean()

@@ -1,7 +1,7 @@
 """``srgan report``: measure bicubic, the peers and our shipped models in one run and write docs/RESULTS.md.
 
 Every number comes from :func:`srgan.evaluate.evaluate`, the one protocol (PSNR/SSIM-Y with a border of
-``scale``, ``hf_ratio``, seconds per output megapixel; clipped Gaussian noise with seed 0 for denoising),
+``scale``, ``hf_ratio``, NIQE, seconds per output megapixel; clipped Gaussian noise with seed 0 for denoising),
 so each table row can be reproduced alone with the ``srgan evaluate`` command printed beside it.
 
 Output, under ``--out`` (default ``docs``)::
@@ -47,6 +47,11 @@ BM3D_IMAGES = 10
 # and edges show how each model treats texture. Shown enlarged ×2 (nearest) so the pixels can be seen.
 SR_FIGURE = ("BSD100", "img_007.png", (96, 300, 64))
 FIGURE_ZOOM = 2
+# Faces at 1:1, where a GAN's halos (eyes, lips) and wrinkles (smooth skin) show first: Set5's baby (eye,
+# nose and cheek) and Set14's face (eye and freckled cheek). The models a user chooses between: HR, bicubic,
+# our shipped ×4 models and Real-ESRGAN x4plus, the GAN people reach for.
+FACE_FIGURE = (("Set5", "img_001.png", (150, 110, 160)), ("Set14", "img_006.png", (96, 100, 120)))
+FACE_MODELS = ("bicubic", "srresnet-x4", "srgan-x4", "peer:realesrgan-x4plus")
 
 
 def log(msg: str) -> None:
@@ -104,6 +109,8 @@ def run_report(
     # ---- figures
     figures_dir = out / "figures"
     figures = [sr_figure(figures_dir, datasets, [m for m, _, _ in sr_rows], peers_dir, device)]
+    if not quick:
+        figures.append(face_figure(figures_dir, datasets, peers_dir, device))
     figures.append(restore_figure(figures_dir, ours, device))
     figures.append(progress_figure(figures_dir, srgan_run))
 
@@ -350,6 +357,39 @@ def sr_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_d
             "every model ran on the whole LR image."}
 
 
+def face_figure(figures_dir: Path, datasets: list[str], peers_dir, device, models=FACE_MODELS) -> dict:
+    """HR | bicubic | our ×4 models | Real-ESRGAN x4plus on face crops at 1:1, each model run on the whole LR."""
+    from srgan.evaluate import _read_u8, find_dataset, load_upscaler
+
+    upscalers, missing = {}, []
+    for model in models:
+        try:
+            upscalers[model] = load_upscaler(model, SCALE, device, "fp32", peers_dir)[0]
+        except SrganError as exc:  # PeerUnavailable included
+            missing.append(f"{model} ({str(exc).splitlines()[0]})")
+    rows, where = [], []
+    for ds_name, image, (y, x, size) in FACE_FIGURE:
+        spec = next((d for d in datasets if Path(d).name == ds_name), None)
+        pair = next((p for p in find_dataset(spec, SCALE)[1] if p[0].name == image), None) if spec else None
+        if pair is None or pair[1] is None:
+            continue
+        hr, lr = _read_u8(pair[0]), _read_u8(pair[1])
+        row = [("HR", hr[y : y + size, x : x + size])]
+        for model, fn in upscalers.items():
+            label = model.removeprefix("peer:")
+            row.append((label if model.startswith("peer:") or model == "bicubic" else f"{label} (ours)",
+                        fn(lr)[y : y + size, x : x + size]))
+        rows.append(row)
+        where.append(f"{ds_name} {image} at x={x}, y={y}, {size}×{size}")
+    if not rows:
+        return {"title": "×4 on faces, 1:1", "note": "Skipped: Set5/Set14 with their LR images are not among the datasets."}
+    path = _save_png(_label_grid(rows), figures_dir / "face_comparison.png")
+    note = f" Not shown: {'; '.join(missing)}." if missing else ""
+    return {"title": "×4 on faces, 1:1", "path": path,
+            "caption": f"HR crops ({'; '.join(where)}) at 1:1 with each model's output of the same region; every model "
+            f"ran on the whole LR image. Look for halos at eyes and lips and wrinkles on smooth skin.{note}"}
+
+
 def restore_figure(figures_dir: Path, ours: dict[str, list[str]], device: str) -> dict:
     """Rows per σ: noisy | denoised | generated (denoised, then ×4), on examples/chelsea.png."""
     title = "Restore: noisy | denoised | generated"
@@ -504,7 +544,10 @@ def render(*, machine, datasets, sr_rows, skipped, den, figures, quick, seconds,
         "the validation cats (`configs/cats_val.txt`, JPEG photos) get their LR from our MATLAB-compatible "
         "`imresize`. PSNR and SSIM on the Y channel (BT.601) with 4 border pixels removed, as in Ledig et al. "
         "`hf_ratio` is the high-frequency energy of the output over the ground truth's (1 = as much fine "
-        "texture as the truth; below 1 = too smooth, above 1 = invented detail or noise).",
+        "texture as the truth; below 1 = too smooth, above 1 = invented detail or noise). NIQE (Mittal et al. 2013) "
+        "scores the output alone against a model of pristine natural photos (lower = more natural), on Y with "
+        "the same 4-pixel border, computed as BasicSR and the authors' MATLAB code do; an output smaller than "
+        "two 96×96 blocks is left out of its mean (– when none is left).",
         "",
         "### PSNR-Y (dB) / SSIM-Y",
         "",
@@ -516,12 +559,13 @@ def render(*, machine, datasets, sr_rows, skipped, den, figures, quick, seconds,
         cells = [f"{by[n]['psnr_y']:.2f} / {by[n]['ssim_y']:.4f}" if n in by else "–" for n in ds_names]
         out.append(f"| {title} | " + " | ".join(cells) + " |")
     for n in ds_names:
-        out += ["", f"### {n}", "", "| method | PSNR-Y | SSIM-Y | PSNR-RGB | hf_ratio | s/MP |", "|---|---|---|---|---|---|"]
+        out += ["", f"### {n}", "", "| method | PSNR-Y | SSIM-Y | PSNR-RGB | hf_ratio | NIQE | s/MP |",
+                "|---|---|---|---|---|---|---|"]
         for _, title, res in sr_rows:
             r = next((r for r in res if r["dataset"] == n), None)
             if r:
                 out.append(f"| {title} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['psnr_rgb']:.2f} | "
-                           f"{r['hf_ratio']:.2f} | {_cell(r['seconds_per_mp'], 2)} |")
+                           f"{r['hf_ratio']:.2f} | {_cell(r.get('niqe'), 2)} | {_cell(r['seconds_per_mp'], 2)} |")
     out += ["", "Per image: [results/x4_per_image.csv](results/x4_per_image.csv).", "",
             "Reproduce a row (from the repository root):", ""]
     for model, title, _ in sr_rows:

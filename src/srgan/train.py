@@ -74,6 +74,11 @@ class TrainConfig:
     lr_decay_at: float | None = None  # fraction of `steps` after which lr is multiplied by lr_decay_gamma
     lr_decay_gamma: float = 0.1
     lr_min: float = 1e-6
+    # Exponential moving average of the generator's weights (BasicSR, Real-ESRGAN): ema ← d·ema + (1 − d)·w
+    # after every step. It averages out a GAN fine-tune's step-to-step swings, and is what validation scores,
+    # checkpoints keep beside the raw weights, and model.safetensors holds. 0: off (the paper); 0.999 averages
+    # about the last 1,000 steps.
+    ema_decay: float = 0.0
     # srgan
     init_generator: str | None = None  # srresnet run folder, .safetensors or checkpoint
     content_loss: str = "effnet"  # mse | vgg22 | vgg54 | effnet
@@ -99,6 +104,10 @@ class TrainConfig:
     # Weight of losses.phase_locked_error (the fixed scale×scale pattern a PixelShuffle generator can add);
     # 0: off (the paper).
     grid_weight: float = 0.0
+    # Weight of LDL's artifact loss (losses.artifact_loss, Liang et al. CVPR 2022): L1 toward HR where SR's
+    # residual is locally noisy and the EMA generator is closer to HR, i.e. where a departure is an artifact,
+    # not detail. Needs ema_decay > 0. 0: off (the paper).
+    artifact_weight: float = 0.0
     vgg_weights: str | None = None
     # denoiser
     noise_sigma: list[float] = field(default_factory=lambda: [0.05, 0.5])
@@ -117,7 +126,9 @@ class TrainConfig:
     # hf_ratio closest to 1 (detail as rich as the originals') among validations whose PSNR is at most
     # select_max_psnr_drop dB below the starting generator's, measured at step 0. A GAN's texture swings
     # between checkpoints of one run (srgan-x4-r8: Set5 hf_ratio 1.02 / 0.71 / 0.80 / 0.79 at steps 250 to 1000),
-    # so its last step is a draw; picking on the validation images makes it a choice. auto: texture for srgan.
+    # so its last step is a draw; picking on the validation images makes it a choice. niqe: the lowest
+    # validation NIQE (no-reference naturalness, srgan.niqe; costs validation time) under the same PSNR budget.
+    # auto: texture for srgan.
     select: str = "auto"
     # 1.75 dB on the validation cats: the issue's 3 dB budget on Set5, scaled by the ratio of Set5 to cats
     # PSNR drop measured on probes r8 and r9 (1.69, 1.73; docs/training/srgan-x4-r10).
@@ -159,12 +170,19 @@ class TrainConfig:
             raise SrganError(f"config: pixel_loss must be full or lowpass, not {self.pixel_loss!r}")
         if self.pixel_weight < 0 or self.adversarial_weight < 0 or self.grid_weight < 0:
             raise SrganError("config: pixel_weight, adversarial_weight and grid_weight must be >= 0")
+        if not 0 <= self.ema_decay < 1:
+            raise SrganError(f"config: ema_decay must be in [0, 1) (0: off), not {self.ema_decay}")
+        if self.artifact_weight < 0:
+            raise SrganError("config: artifact_weight must be >= 0")
+        if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):
+            raise SrganError("config: artifact_weight needs kind srgan and ema_decay > 0 (the artifact map compares "
+                             "against the EMA generator), e.g. ema_decay: 0.999")
         if self.export not in ("auto", "best", "last"):
             raise SrganError("config: export must be auto, best or last")
-        if self.select not in ("auto", "psnr", "texture"):
-            raise SrganError(f"config: select must be auto, psnr or texture, not {self.select!r}")
-        if self.select == "texture" and self.kind == "denoiser":
-            raise SrganError("config: select texture is for super-resolution runs, not the denoiser")
+        if self.select not in ("auto", "psnr", "texture", "niqe"):
+            raise SrganError(f"config: select must be auto, psnr, texture or niqe, not {self.select!r}")
+        if self.select in ("texture", "niqe") and self.kind == "denoiser":
+            raise SrganError(f"config: select {self.select} is for super-resolution runs, not the denoiser")
         if not self.select_max_psnr_drop >= 0:
             raise SrganError("config: select_max_psnr_drop must be >= 0 (dB)")
 
@@ -363,7 +381,18 @@ def selection_score(cfg: TrainConfig, metrics: dict, ref_psnr: float | None) -> 
         return metrics["val_psnr_rgb" if cfg.kind == "denoiser" else "val_psnr_y"]
     if ref_psnr is not None and metrics["val_psnr_y"] < ref_psnr - cfg.select_max_psnr_drop:
         return -math.inf
+    if cfg.selection == "niqe":
+        return -metrics["val_niqe"]
     return -abs(1.0 - metrics["val_hf_ratio"])
+
+
+def selection_text(cfg: TrainConfig, ref_psnr: float | None) -> str:
+    """The selection rule in words, for logs and the model card."""
+    if cfg.selection not in ("texture", "niqe") or ref_psnr is None:
+        return f"{cfg.selection} ({cfg.export})"
+    what = "val_hf_ratio closest to 1" if cfg.selection == "texture" else "lowest val_niqe"
+    return (f"{what} with val_psnr_y >= {ref_psnr - cfg.select_max_psnr_drop:.4f} "
+            f"(step-0 val_psnr_y {ref_psnr:.4f} - {cfg.select_max_psnr_drop} dB)")
 
 
 class Validator:
@@ -410,7 +439,9 @@ class Validator:
     def _run(self, model: nn.Module, device: torch.device, precision: str) -> tuple[dict, list[np.ndarray]]:
         from srgan.metrics import hf_ratio, psnr, psnr_y, ssim, ssim_y
 
-        psnrs, ssims, hfs, outputs = [], [], [], []
+        psnrs, ssims, hfs, niqes, outputs = [], [], [], [], []
+        # NIQE takes longer than the model on CPU, so only the niqe rule pays for it.
+        want_niqe = self.cfg.kind != "denoiser" and self.cfg.selection == "niqe"
         for _, inp, target, _ in self.items:
             x = torch.from_numpy(inp).permute(2, 0, 1)[None].float().div(255).to(device)
             x = x.contiguous(memory_format=torch.channels_last)
@@ -427,10 +458,22 @@ class Validator:
                 psnrs.append(psnr_y(o3, t3, border=self.cfg.scale))
                 ssims.append(ssim_y(o3, t3, border=self.cfg.scale))
                 hfs.append(hf_ratio(o3, t3, border=self.cfg.scale))
+                if want_niqe:
+                    from srgan.niqe import niqe
+
+                    try:
+                        niqes.append(niqe(o3, crop_border=self.cfg.scale))
+                    except SrganError:  # under two 96×96 blocks: NIQE is undefined, the image only misses this mean
+                        pass
         if self.cfg.kind == "denoiser":
             return {"val_psnr_rgb": float(np.mean(psnrs)), "val_ssim_rgb": float(np.mean(ssims))}, outputs
-        metrics = {"val_psnr_y": float(np.mean(psnrs)), "val_ssim_y": float(np.mean(ssims))}
-        return {**metrics, "val_hf_ratio": float(np.mean(hfs))}, outputs
+        metrics = {"val_psnr_y": float(np.mean(psnrs)), "val_ssim_y": float(np.mean(ssims)), "val_hf_ratio": float(np.mean(hfs))}
+        if want_niqe:
+            if not niqes:
+                raise SrganError(f"validation set {self.cfg.val}: select niqe, but no image is large enough for NIQE "
+                                 f"(two 96×96 blocks after a {self.cfg.scale}-pixel border)")
+            metrics["val_niqe"] = float(np.mean(niqes))
+        return metrics, outputs
 
     def panel(self, outputs: list[np.ndarray], n: int, size: int = 160) -> np.ndarray:
         """Rows of input | bicubic (SR only) | output | target, centre crops of the first ``n`` images."""
@@ -458,6 +501,28 @@ class Validator:
 
 
 # ------------------------------------------------------------------------------------------- the loop
+
+
+class EMA:
+    """A frozen copy of a model whose weights follow the model's as ema ← decay·ema + (1 − decay)·w.
+
+    Parameters and BatchNorm running statistics alike are averaged (integer buffers such as BN's batch count
+    are copied), so the copy in eval mode is a consistent model. It starts from the model it is given."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        src = model.state_dict()
+        for name, e in self.model.state_dict().items():
+            if e.is_floating_point():
+                e.lerp_(src[name].detach(), 1.0 - self.decay)
+            else:
+                e.copy_(src[name])
 
 
 class Trainer:
@@ -492,6 +557,8 @@ class Trainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=betas) if self.disc else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
+        # Made from the starting weights (init_generator loaded); a resume overwrites them with the saved EMA.
+        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay else None
         self.step = 0
         self.best = -math.inf  # selection_score of the best validation so far
         self.ref_psnr: float | None = None  # validation PSNR at step 0, the texture rule's reference
@@ -516,7 +583,10 @@ class Trainer:
         return self.run_dir / "checkpoints"
 
     def _checkpoint(self) -> dict:
-        models = {"denoiser" if self.cfg.kind == "denoiser" else "generator": self.model.state_dict()}
+        key = "denoiser" if self.cfg.kind == "denoiser" else "generator"
+        models = {key: self.model.state_dict()}
+        if self.ema is not None:
+            models[f"{key}_ema"] = self.ema.model.state_dict()
         opts = {"model": self.opt.state_dict()}
         if self.disc is not None:
             models["discriminator"] = self.disc.state_dict()
@@ -561,6 +631,9 @@ class Trainer:
             raise SrganError(f"{self.run_dir}: no readable checkpoint")
         key = "denoiser" if self.cfg.kind == "denoiser" else "generator"
         self.model.load_state_dict(ckpt["models"][key])
+        if self.ema is not None:
+            # A run started without EMA and resumed with it starts its average from the resumed weights.
+            self.ema.model.load_state_dict(ckpt["models"].get(f"{key}_ema", ckpt["models"][key]))
         self.opt.load_state_dict(ckpt["optimizers"]["model"])
         if self.disc is not None:
             self.disc.load_state_dict(ckpt["models"]["discriminator"])
@@ -600,23 +673,26 @@ class Trainer:
             "loss_weights": (
                 {"content": 1.0, "content_feature_scale": self.content.scale, "content_shift": self.cfg.content_shift,
                  "adversarial": self.cfg.adversarial_weight, "adversarial_shift": self.cfg.adversarial_shift,
-                 "pixel": self.cfg.pixel_weight, "pixel_loss": self.cfg.pixel_loss, "grid": self.cfg.grid_weight}
+                 "pixel": self.cfg.pixel_weight, "pixel_loss": self.cfg.pixel_loss, "grid": self.cfg.grid_weight,
+                 "artifact": self.cfg.artifact_weight}
                 if self.cfg.kind == "srgan" else None
             ),
             "data": self.cfg.data,
             "data_terms": _data_terms(self.cfg.data),
             "exclude": self.cfg.exclude,
             "validation": {"set": self.cfg.val, **metrics},
-            "selected_by": (
-                f"val_hf_ratio closest to 1 with val_psnr_y >= {self.ref_psnr - self.cfg.select_max_psnr_drop:.4f} "
-                f"(step-0 val_psnr_y {self.ref_psnr:.4f} - {self.cfg.select_max_psnr_drop} dB)"
-                if self.cfg.selection == "texture" and self.ref_psnr is not None else f"{self.cfg.selection} ({self.cfg.export})"
-            ),
+            "selected_by": selection_text(self.cfg, self.ref_psnr),
+            "ema_decay": self.cfg.ema_decay,
             "noise_sigma": self.cfg.noise_sigma if self.cfg.kind == "denoiser" else None,
             "trained_on": _where(self.device),
             "torch": torch.__version__,
         }
-        zoo.save_model(self.run_dir / "model.safetensors", self.model, card)
+        zoo.save_model(self.run_dir / "model.safetensors", self.eval_model, card)
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """What validation scores and the run exports: the EMA generator when there is one."""
+        return self.ema.model if self.ema is not None else self.model
 
     # --- steps
 
@@ -658,6 +734,14 @@ class Trainer:
                 grid = phase_locked_error(sr, hr, cfg.scale)
                 loss = loss + cfg.grid_weight * grid
                 out["grid"] = grid.detach()
+            if cfg.artifact_weight:
+                from srgan.losses import artifact_loss
+
+                with torch.no_grad(), autocast(self.device, self.precision):
+                    sr_ema = self.ema.model(lr)
+                artifact = artifact_loss(sr, hr, sr_ema)
+                loss = loss + cfg.artifact_weight * artifact
+                out["artifact"] = artifact.detach()
             out.update(
                 loss=loss.detach(), content=content.detach(), adversarial=adv.detach(), loss_d=loss_d.detach(),
                 d_real=torch.sigmoid(d_real.detach().float()).mean(), d_fake=torch.sigmoid(d_fake.detach().float()).mean(),
@@ -669,6 +753,15 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
         self.scaler.step(self.opt)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
+            if self.dist.world > 1:
+                # The ranks' BN statistics differ (each sees its own batches): rank 0's average is the one
+                # checkpoints keep, so every rank holds it and a resumed DDP run continues the same EMA.
+                import torch.distributed as dist
+
+                for buf in self.ema.model.buffers():
+                    dist.broadcast(buf, 0)
         return {k: float(v) for k, v in out.items()}
 
     def _shifted(self, sr: torch.Tensor, hr: torch.Tensor, k: int, salt: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -726,7 +819,7 @@ class Trainer:
         self.train_model.train()
         if self.train_disc is not None:
             self.train_disc.train()
-        if validator is not None and self.step == 0 and cfg.selection == "texture":
+        if validator is not None and self.step == 0 and cfg.selection in ("texture", "niqe"):
             self._validate_start(validator)
         busy, n0 = 0.0, 0  # seconds spent on training steps (data included) and images seen, since the last log
         last_metrics: dict = {}
@@ -791,16 +884,15 @@ class Trainer:
                     dist.broadcast(buf, 0)
 
     def _validate_start(self, validator: Validator) -> None:
-        """Validate the starting generator: the reference the texture rule's PSNR budget counts from."""
+        """Validate the starting generator: the reference the texture and niqe rules' PSNR budget counts from."""
         metrics, _ = validator.run(self.model, self.device, self.precision)
         self.ref_psnr = metrics["val_psnr_y"]
         self.log({"step": 0, **metrics, "reference": True})
         print("step 0: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-              + f" (reference: best = val_hf_ratio closest to 1 with val_psnr_y >= {self.ref_psnr - self.cfg.select_max_psnr_drop:.2f})",
-              flush=True)
+              + f" (reference: best = {selection_text(self.cfg, self.ref_psnr)})", flush=True)
 
     def _validate(self, validator: Validator) -> dict:
-        metrics, outputs = validator.run(self.model, self.device, self.precision)
+        metrics, outputs = validator.run(self.eval_model, self.device, self.precision)
         score = selection_score(self.cfg, metrics, self.ref_psnr)
         is_best = score > self.best
         if is_best:
@@ -816,7 +908,7 @@ class Trainer:
         return {**metrics, "_is_best": is_best}
 
     def _export_final(self, metrics: dict) -> None:
-        if self.cfg.selection == "texture" and self.best == -math.inf and metrics:
+        if self.cfg.selection in ("texture", "niqe") and self.best == -math.inf and metrics:
             print(f"warning: no validation kept val_psnr_y within {self.cfg.select_max_psnr_drop} dB of step 0's; "
                   "model.safetensors holds the last step", file=sys.stderr)
         if not (self.run_dir / "model.safetensors").exists() or self.cfg.export == "last" or not metrics:

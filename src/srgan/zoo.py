@@ -5,19 +5,26 @@ arguments, scale), how they were made (data and its terms, steps, precision, con
 where it ran) and how good they are (validation and benchmark metrics). Loading never needs the card for
 the architecture: it is read off the state dict's keys and shapes, so a bare state dict of ours loads too.
 Training checkpoints (``.pt``) load with ``weights_only=True``.
+
+The default ×4 model is decided here too (:func:`default_upscaler`). Importing this module loads no torch,
+so ``srgan.DEFAULT_UPSCALER`` stays cheap.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from srgan.errors import SrganError
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+FAITHFUL_UPSCALER = "srresnet-x4"
+GAN_UPSCALER = "srgan-x4"
 
 
 def atomic_save_json(path: Path, obj: dict) -> None:
@@ -48,6 +55,22 @@ def shipped_models() -> dict[str, Path]:
     return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
 
 
+def default_upscaler() -> str:
+    """The ×4 model that runs when none is named: ``srgan.DEFAULT_UPSCALER``.
+
+    A GAN model is sharper but invents detail, and a bad one draws halos and blotches that make a user's
+    first output look worse than the faithful model's. So the GAN model is the default only while its card
+    records that it met the bar (``default_bar.met``, written by ``tools/default_bar.py`` from measured
+    NIQE and PSNR plus a look at face and flat-area crops); otherwise the faithful ``srresnet-x4`` is.
+    """
+    shipped = shipped_models()
+    if GAN_UPSCALER in shipped:
+        bar = read_card(shipped[GAN_UPSCALER]).get("default_bar") or {}
+        if bar.get("met") is True:
+            return GAN_UPSCALER
+    return FAITHFUL_UPSCALER
+
+
 def read_card(weights: Path) -> dict:
     card = weights.with_suffix(".json")
     if not card.is_file():
@@ -67,6 +90,8 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
             raise SrganError(f"{path}: no model.safetensors in this folder (is the run finished or validated?)")
     if not path.is_file():
         raise SrganError(f"{path}: model file not found")
+    import torch
+
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -85,6 +110,9 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         cfg = ckpt.get("config", {})
         kind = cfg.get("kind", "srresnet")
         key = "denoiser" if kind == "denoiser" else "generator"
+        # A run with ema_decay validates and exports the averaged generator: a checkpoint means that one too.
+        if "generator_ema" in ckpt["models"] and key == "generator":
+            key = "generator_ema"
         return ckpt["models"][key], {"kind": kind, "scale": cfg.get("scale"), "steps": ckpt.get("step")}
     if isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         return ckpt, {}
@@ -126,7 +154,7 @@ def resolve(name_or_path: str) -> Path:
     raise SrganError(f"unknown model {name_or_path!r}: not a file, and not a shipped model ({names})")
 
 
-def publish(run_dir: str | Path, name: str, *, card_extra: dict | None = None, dtype: torch.dtype = torch.float16,
+def publish(run_dir: str | Path, name: str, *, card_extra: dict | None = None, dtype: torch.dtype | None = None,
             checkpoint: str | Path | None = None) -> Path:
     """Copy a run's exported model into the package as ``weights/<name>.safetensors`` + ``<name>.json``.
 
@@ -135,6 +163,9 @@ def publish(run_dir: str | Path, name: str, *, card_extra: dict | None = None, d
     ``checkpoint`` (one of the run's ``.pt`` files) ships that step's generator instead of the exported
     model; the card is still the run's, with the checkpoint's step.
     """
+    import torch
+
+    dtype = dtype or torch.float16
     run_dir = Path(run_dir)
     if checkpoint is None:
         state, card = load_state(run_dir / "model.safetensors")

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from srgan import zoo
+from srgan.images import Picture, from_array, to_array
 from srgan.models.denoiser import DenoisingAutoencoder
 from srgan.models.generator import Generator
 
@@ -61,7 +62,7 @@ def hand_set_upscaler() -> Generator:
 
 
 class TinyModel:
-    """The inference API's Model, enough of it for the server: arrays in, arrays out."""
+    """The inference API's Model, enough of it for the server: arrays or Pictures in, the same kind out."""
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
@@ -72,6 +73,8 @@ class TinyModel:
         self.card = {**card, "name": self.name, "kind": self.kind, "scale": self.scale}
 
     def upscale(self, img, *, tile=None, tile_overlap=None, outscale=None, precision=None):
+        if isinstance(img, Picture):
+            return _like(img, self.upscale(to_array(img), outscale=outscale))
         out = self._run(np.asarray(img))
         if outscale:
             h, w = np.asarray(img).shape[:2]
@@ -79,6 +82,8 @@ class TinyModel:
         return out
 
     def denoise(self, img, *, tile=None, tile_overlap=None, precision=None):
+        if isinstance(img, Picture):
+            return _like(img, self.denoise(to_array(img)))
         return self._run(np.asarray(img))
 
     def _run(self, arr: np.ndarray) -> np.ndarray:
@@ -101,6 +106,12 @@ class TinyModel:
         if pixels.shape[2] == 1:
             y = y.mean(1, keepdim=True)
         return (y[0].permute(1, 2, 0).numpy() * peak).round().astype(pixels.dtype)
+
+
+def _like(source: Picture, out: np.ndarray) -> Picture:
+    pic = from_array(out)
+    pic.exif, pic.icc_profile, pic.format = source.exif, source.icc_profile, source.format
+    return pic
 
 
 def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Uploaded bytes to a :class:`~srgan.images.Picture` and back, with the HTTP status of each failure.
 
-Decoding and encoding go through :func:`srgan.images.read_image` and :func:`~srgan.images.write_image`
-on a private temporary folder, so an upload gets exactly the CLI's handling (modes, EXIF orientation,
-ICC profiles, 16-bit PNG, the pixel limit) and nothing is written anywhere else. A cheap look at the
+Decoding and encoding go through :func:`srgan.images.decode_image` and :func:`~srgan.images.encode_image`,
+the in-memory twins of the CLI's reader and writer, so an upload gets exactly the CLI's handling (modes,
+EXIF orientation, ICC profiles, 16-bit PNG, the pixel limit) and nothing touches the disk. A cheap look at the
 header comes first, outside the one-at-a-time worker, so that non-images and oversized images are
 refused without waiting in the queue or decoding a single pixel.
 """
@@ -10,15 +10,13 @@ refused without waiting in the queue or decoding a single pixel.
 from __future__ import annotations
 
 import io
-import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image
 
 from srgan.errors import SrganError
-from srgan.images import Picture, read_image, write_image
+from srgan.images import Picture, decode_image, encode_image
 
 # The formats the CLI lists (IMAGE_EXTENSIONS). Pillow opens many more, some through parsers that
 # see little use or, for EPS, through Ghostscript: an upload from a web page gets the short list.
@@ -78,15 +76,10 @@ def probe(data: bytes, max_pixels: int | None) -> Header:
 
 def decode(data: bytes, max_pixels: int | None) -> Picture:
     """The upload as an upright Picture; 422 (with the reader's one-line reason) if it won't decode."""
-    with tempfile.TemporaryDirectory(prefix="srgan-serve-") as folder:
-        path = Path(folder) / "upload"
-        path.write_bytes(data)
-        try:
-            pic = read_image(path, max_pixels=max_pixels)
-        except SrganError as exc:
-            # The reader names the file; here that is our temporary path, which means nothing to the user.
-            reason = str(exc).removeprefix(f"{path}: ")
-            raise UploadError(422, f"cannot read the image: {reason}") from exc
+    try:
+        pic = decode_image(data, max_pixels=max_pixels)
+    except SrganError as exc:
+        raise UploadError(422, f"cannot read the image: {exc}") from exc
     if pic.format not in DECODED_FORMATS:
         raise UploadError(415, f"unsupported image format {pic.format}")
     return pic
@@ -95,7 +88,4 @@ def decode(data: bytes, max_pixels: int | None) -> Picture:
 def encode(pic: Picture, fmt: str) -> bytes:
     """Encode as ``fmt`` (a key of :data:`OUTPUT_FORMATS`) exactly as the CLI would write the file."""
     suffix, _ = OUTPUT_FORMATS[fmt]
-    with tempfile.TemporaryDirectory(prefix="srgan-serve-") as folder:
-        path = Path(folder) / f"result{suffix}"
-        write_image(path, pic)
-        return path.read_bytes()
+    return encode_image(pic, suffix)

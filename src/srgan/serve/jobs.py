@@ -17,13 +17,11 @@ from srgan.serve.catalog import Catalog
 
 
 def upscale(catalog: Catalog, pic: Picture, model: str, *, outscale: float | None, tile: int | None) -> Picture:
-    result = catalog.get(model).upscale(to_array(pic), tile=tile, outscale=outscale)
-    return _like(pic, result)
+    return _checked(catalog.get(model).upscale(pic, tile=tile, outscale=outscale))
 
 
 def denoise(catalog: Catalog, pic: Picture, model: str, *, tile: int | None) -> Picture:
-    result = catalog.get(model).denoise(to_array(pic), tile=tile)
-    return _like(pic, result)
+    return _checked(catalog.get(model).denoise(pic, tile=tile))
 
 
 def restore(catalog: Catalog, pic: Picture, denoiser: str, upscaler: str | None, *, tile: int | None) -> Picture:
@@ -32,10 +30,10 @@ def restore(catalog: Catalog, pic: Picture, denoiser: str, upscaler: str | None,
     Composed here rather than calling ``srgan.restore`` because that loads models by name, and the
     server's models may come from files (or a test's loader) and are already loaded and kept.
     """
-    result = catalog.get(denoiser).denoise(to_array(pic), tile=tile)
+    result = _checked(catalog.get(denoiser).denoise(pic, tile=tile))
     if upscaler is not None:
-        result = catalog.get(upscaler).upscale(result, tile=tile)
-    return _like(pic, result)
+        result = _checked(catalog.get(upscaler).upscale(result, tile=tile))
+    return result
 
 
 def bicubic(pic: Picture, width: int, height: int) -> Picture:
@@ -58,9 +56,14 @@ def bicubic(pic: Picture, width: int, height: int) -> Picture:
     return _like(pic, out)
 
 
+def _checked(result: object) -> Picture:
+    """A model returns a Picture for a Picture (keeping its EXIF and ICC profile); anything else is a bug."""
+    if not isinstance(result, Picture):
+        raise SrganError(f"the model returned {type(result).__name__}, expected a Picture")
+    return result
+
+
 def _like(source: Picture, result: np.ndarray) -> Picture:
-    if not isinstance(result, np.ndarray):
-        raise SrganError(f"the model returned {type(result).__name__}, expected an array")
     pic = from_array(result)
     pic.exif = source.exif
     pic.icc_profile = source.icc_profile

@@ -1,12 +1,19 @@
 """Refuse request bodies over a byte limit before they are read into memory (413).
 
 A pure ASGI middleware, so it sees the body as the server receives it, chunk by chunk, before any
-form parsing. A declared ``Content-Length`` over the limit is refused without keeping a byte; an
-undeclared (chunked) body is counted and refused as soon as it passes the limit.
+form parsing.
 
-Either way the rest of the body is read and thrown away, up to ``DRAIN_LIMIT``, before the 413 goes
-out: a server that answers and closes while the client is still sending makes most clients report a
-broken connection instead of the answer, so the user would never see "too large". Past the drain
+A declared ``Content-Length`` over the limit is answered from the header alone, before a byte of the
+body is read. Not reading matters: uvicorn sends ``100 Continue`` to a client that asked for it
+(``Expect: 100-continue``, which curl sends for large uploads) on the first read, and the client
+then starts sending a body the server will only throw away. Answered first, such a client gets the
+413 and sends nothing; the response says ``Connection: close``, since the promised body never comes.
+A client that sends its body straight away keeps the connection: uvicorn reads and discards the rest
+of a body whose response is already complete, so the client is not cut off mid-upload (which most
+clients report as a reset connection rather than the answer).
+
+An undeclared (chunked) body is counted and refused as soon as it passes the limit; its rest is read
+and thrown away, up to ``DRAIN_LIMIT``, before the 413 goes out, for the same reason. Past the drain
 limit the connection is simply dropped.
 """
 
@@ -37,8 +44,7 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _drain(receive, 0)
-            await self._refuse(send, declared)
+            await self._refuse(send, declared, close=_expects_continue(scope))
             return
 
         received = 0
@@ -74,21 +80,16 @@ class BodyLimit:
             if not over:
                 raise
         if over and not started:
-            await self._refuse(send, None)
+            await self._refuse(send, None, close=True)
 
-    async def _refuse(self, send: Send, declared: int | None) -> None:
+    async def _refuse(self, send: Send, declared: int | None, *, close: bool) -> None:
         size = f" ({declared / 2**20:.1f} MB)" if declared is not None else ""
         limit = self.max_bytes / 2**20
         body = json.dumps({"detail": f"the {self.what} is too large{size}: the limit is {limit:.1f} MB"}).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        })
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -102,6 +103,10 @@ async def _drain(receive: Receive, already: int) -> None:
         total += len(message.get("body", b""))
         if not message.get("more_body", False):
             return
+
+
+def _expects_continue(scope: Scope) -> bool:
+    return any(name == b"expect" and value.lower() == b"100-continue" for name, value in scope.get("headers", ()))
 
 
 def _content_length(scope: Scope) -> int | None:
