@@ -4,8 +4,8 @@ All contestants run the paper-sized ×4 SRResNet (16 blocks, 64 channels, random
 depend on their values) on a 256×256 input, 1024×1024 output. The eager baseline is ``Generator()`` called
 on a float32 NCHW tensor, as a training script would; ours is the public API on a uint8 array, conversions
 and default tiling included, once per precision asked for: by default every path, fp32, bf16, ``int8``
-(``srgan.int8``, when ONNX Runtime is installed) and ``auto`` (the faster of fp32 and bf16 by a timed probe
-on this machine, ``srgan.autoprecision``); the last line checks ``auto`` against the faster of the two. The contestants alternate, round
+(``srgan.infer.int8``, when ONNX Runtime is installed) and ``auto`` (the faster of fp32 and bf16 by a timed probe
+on this machine, ``srgan.infer.autoprecision``); the last line checks ``auto`` against the faster of the two. The contestants alternate, round
 after round, and each is summarised by its median, so load from other processes hits all alike. Prints
 output megapixels per second for each, the ratio to eager, and the fraction of a physical limit (default
 3.7 output MP/s, the bf16 limit the inference issue measured on its reference machine: 277 GFLOP per
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import srgan
-from srgan import zoo
+from srgan.models import zoo
 from srgan.models.generator import Generator
 
 
@@ -74,7 +74,7 @@ def main() -> None:
     megapixels = (4 * a.size) ** 2 / 1e6
     speeds = {name: megapixels / statistics.median(ts) for name, ts in times.items()}
     eager_speed = speeds["eager fp32"]
-    from srgan.autoprecision import cpu_name
+    from srgan.infer.autoprecision import cpu_name
 
     print(f"{cpu_name()}, torch {torch.__version__}")
     print(f"{a.size}x{a.size} -> {4 * a.size}x{4 * a.size}, {torch.get_num_threads()} threads, median of {a.rounds} rounds")

@@ -1,7 +1,7 @@
 """Trainer throughput vs a plain training loop, measured in one run on the same machine.
 
 The plain loop is the floor any SRResNet trainer pays: synthetic tensors, bf16 autocast (or fp32),
-channels_last, Adam, MSE, no data loading. Ours is ``srgan.train.Trainer`` on real images (decode,
+channels_last, Adam, MSE, no data loading. Ours is ``srgan.train.loop.Trainer`` on real images (decode,
 crop, augment, MATLAB-bicubic LR), validation excluded. Prints both in img/s and the ratio.
 
     python benchmarks/train_speed.py [--steps 60] [--warmup 10] [--precision bf16] [--data DIR ...]
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from srgan.models.generator import Generator
-from srgan.train import Trainer, autocast, load_config
+from srgan.train.loop import Trainer, autocast, load_config
 
 
 def plain_loop(steps: int, warmup: int, batch: int, crop: int, precision: str) -> float:

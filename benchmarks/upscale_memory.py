@@ -32,7 +32,7 @@ def main() -> int:
         return 2
     from PIL import Image
 
-    from srgan.autoprecision import cpu_name
+    from srgan.infer.autoprecision import cpu_name
 
     width, height = (int(v) for v in a.size.lower().split("x"))
     srgan_cli = shutil.which("srgan") or str(Path(sys.executable).with_name("srgan"))

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 
-from srgan import zoo
-from srgan.train import load_config, train
+from srgan.models import zoo
+from srgan.train.loop import load_config, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"num_blocks": 1, "channels": 8}
@@ -39,7 +39,7 @@ def test_select_checkpoint_repicks_what_the_trainer_picked_and_publish_ships_it(
 
     # publishing that checkpoint ships its generator, with the run's card and the checkpoint's step
     other = sorted((run / "checkpoints").glob("step_*.pt"))[0]
-    res = subprocess.run([sys.executable, "-c", "import sys, runpy; from srgan import zoo; from pathlib import Path; "
+    res = subprocess.run([sys.executable, "-c", "import sys, runpy; from srgan.models import zoo; from pathlib import Path; "
                           f"zoo.WEIGHTS_DIR = Path({str(tmp_path / 'weights')!r}); sys.argv = sys.argv[1:]; "
                           f"runpy.run_path({str(REPO / 'tools/publish_weights.py')!r}, run_name='__main__')",
                           "publish_weights.py", str(run), "tiny-gan", "--checkpoint", str(other), "--selection", str(out)],

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from srgan.errors import SrganError
-from srgan.zoo import build_from_state, load_state, resolve, save_model
+from srgan.models.zoo import build_from_state, load_state, resolve, save_model
 
 
 def blend(pairs: list[tuple[float, str]]) -> tuple[dict, dict]:

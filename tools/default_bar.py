@@ -10,7 +10,7 @@ The bar (the project's issue 13), on the standard benchmark sets with the field'
   with ``--visual-note`` saying what they saw). Without ``--visual ok`` the bar is not met.
 
 The numbers, the verdict and the note go into ``default_bar`` of the model's card (``--write``, for a shipped
-model: ``src/srgan/weights/<name>.json``), where ``srgan.zoo.default_upscaler`` reads ``met``. The benchmark sets
+model: ``src/srgan/weights/<name>.json``), where ``srgan.models.zoo.default_upscaler`` reads ``met``. The benchmark sets
 are test sets: nothing here picks a checkpoint, it only says yes or no to the one already picked on the
 validation cats.
 
@@ -34,7 +34,7 @@ NIQE_SETS = ("Set14", "BSD100")
 
 def measure(model: str, reference: str, peer: str) -> dict[str, dict[str, dict]]:
     """{model name: {dataset: {psnr_y, niqe}}} for the candidate, the faithful reference and the peer."""
-    from srgan.evaluate import evaluate
+    from srgan.bench.evaluate import evaluate
 
     out: dict[str, dict[str, dict]] = {}
     for name in (model, reference, peer):
@@ -69,7 +69,7 @@ def main() -> int:
         print(f"default_bar: {BENCH} not found (needs ../shared)", file=sys.stderr)
         return 2
 
-    from srgan import zoo
+    from srgan.models import zoo
 
     numbers = measure(a.model, a.reference, a.peer)
     result = {

@@ -19,7 +19,7 @@ import numpy as np
 
 
 def phase_locked_energy(y: np.ndarray, period: int) -> float:
-    from srgan.metrics import detail_layer
+    from srgan.ops.metrics import detail_layer
 
     d = detail_layer(y)
     h, w = d.shape[0] // period * period, d.shape[1] // period * period
@@ -38,7 +38,7 @@ def main() -> None:
     from PIL import Image
 
     import srgan
-    from srgan.metrics import rgb_to_y
+    from srgan.ops.metrics import rgb_to_y
 
     lrs = sorted((a.benchmark / "Set5/LR_bicubic/X4").glob("*.png"))
     lrs += sorted((a.benchmark / "BSD100/LR_bicubic/X4").glob("*.png"))[: a.images]

@@ -20,8 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from srgan.plot import read_metrics
-from srgan.zoo import atomic_save_json
+from srgan.train.plot import read_metrics
+from srgan.models.zoo import atomic_save_json
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from srgan.zoo import publish
+from srgan.models.zoo import publish
 
 
 def main() -> None:

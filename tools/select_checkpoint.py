@@ -4,7 +4,7 @@
 
 Validates the run's starting generator (``init_generator``: the texture rule's reference) and every
 ``checkpoints/step_*.pt`` (and ``best.pt``) with the trainer's own Validator in fp32, prints one row each, and names the one
-``srgan.train.selection_score`` ranks first. For runs made before the trainer picked by texture, and to
+``srgan.train.loop.selection_score`` ranks first. For runs made before the trainer picked by texture, and to
 re-pick on more validation images than the run validated on (``--max-images``). The benchmark sets play
 no part: only the run's ``val`` images are read.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from srgan.errors import SrganError
-from srgan.train import Validator, _build_model, _load_init_generator, load_run_config, selection_score
+from srgan.train.loop import Validator, _build_model, _load_init_generator, load_run_config, selection_score
 
 
 def main() -> int:
@@ -85,7 +85,7 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
                  f"(start {ref_psnr:.4f} - {cfg.select_max_psnr_drop} dB)" if ref_psnr is not None else cfg.selection)
     print(f"rule: {rule_text}; {len(validator.items)} validation images; pick: step {best['step']}", flush=True)
     if json_out:
-        from srgan.images import atomic_write_bytes
+        from srgan.io.images import atomic_write_bytes
 
         doc = {"run": str(run), "rule": rule_text, "images": len(validator.items), "rows": rows, "pick": best["checkpoint"]}
         atomic_write_bytes(Path(json_out), (json.dumps(doc, indent=2) + "\n").encode())

@@ -14,13 +14,13 @@ __version__ = "0.1.0"
 
 __all__ = ["DEFAULT_UPSCALER", "Model", "available_models", "load", "restore"]
 
-_LAZY = {"Model": "srgan.infer", "load": "srgan.infer", "restore": "srgan.infer", "available_models": "srgan.infer"}
+_LAZY = {name: "srgan.infer.model" for name in ("Model", "load", "restore", "available_models")}
 
 
 def __getattr__(name: str):
     if name == "DEFAULT_UPSCALER":
         # Looked up on each access, so weights added after import count; no torch needed for it.
-        from srgan.zoo import default_upscaler
+        from srgan.models.zoo import default_upscaler
 
         return default_upscaler()
     if name in _LAZY:

@@ -36,7 +36,7 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from srgan.train import load_config, train
+    from srgan.train.loop import load_config, train
 
     overrides = {
         "data": a.data, "val": a.val, "steps": a.steps, "batch_size": a.batch_size, "crop": a.crop,
@@ -57,7 +57,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from srgan.evaluate import evaluate, print_table
+    from srgan.bench.evaluate import evaluate, print_table
 
     datasets = [d for group in a.data for d in group]
     results = evaluate(
@@ -74,7 +74,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from srgan.report import run_report
+    from srgan.bench.report import run_report
 
     print(run_report(
         a.out, datasets=a.datasets, quick=a.quick, peers_dir=a.peers, srgan_run=a.srgan_run,
@@ -84,7 +84,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_plot(a: argparse.Namespace) -> int:
-    from srgan.plot import plot_run
+    from srgan.train.plot import plot_run
 
     for path in plot_run(a.run_dir):
         print(path)
@@ -92,18 +92,18 @@ def cmd_plot(a: argparse.Namespace) -> int:
 
 
 def cmd_degrade(a: argparse.Namespace) -> int:
-    from srgan.degrade import degrade_files
+    from srgan.ops.degrade import degrade_files
 
     written, failed = degrade_files(a.inputs, a.output, scale=a.scale, noise=a.noise, seed=a.seed)
     print(f"{written} written, {failed} failed -> {a.output}")
     return 1 if failed else 0
 
 
-# --- inference: upscale, denoise, restore, models, export (srgan.infer, srgan.batch, srgan.export)
+# --- inference: upscale, denoise, restore, models, export (srgan.infer.model, srgan.infer.batch, srgan.infer.onnx)
 
 
 def _batch_options(a: argparse.Namespace, suffix: str):
-    from srgan.batch import BatchOptions
+    from srgan.infer.batch import BatchOptions
 
     if a.max_pixels is not None and a.max_pixels < 0:
         raise UsageError("--max-pixels must be 0 (no limit) or positive")
@@ -121,8 +121,8 @@ def _run_kwargs(a: argparse.Namespace) -> dict:
 
 
 def cmd_upscale(a: argparse.Namespace) -> int:
-    from srgan.batch import run_batch
-    from srgan.infer import default_upscaler, load
+    from srgan.infer.batch import run_batch
+    from srgan.infer.model import default_upscaler, load
 
     model = load(a.model or default_upscaler(), device=a.device, precision=a.precision)
     if model.kind == "denoiser":
@@ -136,8 +136,8 @@ def cmd_upscale(a: argparse.Namespace) -> int:
 
 
 def cmd_denoise(a: argparse.Namespace) -> int:
-    from srgan.batch import run_batch
-    from srgan.infer import load
+    from srgan.infer.batch import run_batch
+    from srgan.infer.model import load
 
     model = load(a.model, device=a.device, precision=a.precision)
     if model.kind != "denoiser":
@@ -150,8 +150,8 @@ def cmd_denoise(a: argparse.Namespace) -> int:
 
 
 def cmd_restore(a: argparse.Namespace) -> int:
-    from srgan.batch import run_batch
-    from srgan.infer import default_upscaler, load
+    from srgan.infer.batch import run_batch
+    from srgan.infer.model import default_upscaler, load
 
     # int8 exists for the ×4 generators only; the denoiser then runs in the precision auto picks.
     denoiser = load(a.denoiser, device=a.device, precision="auto" if a.precision == "int8" else a.precision)
@@ -169,7 +169,7 @@ def cmd_restore(a: argparse.Namespace) -> int:
 
 
 def cmd_models(a: argparse.Namespace) -> int:
-    from srgan.export import print_models
+    from srgan.infer.onnx import print_models
 
     print_models(as_json=a.json)
     return 0
@@ -181,10 +181,10 @@ def cmd_info(a: argparse.Namespace) -> int:
     import torch
 
     import srgan
-    from srgan.autoprecision import PROBE_SIDE, cpu_name
+    from srgan.infer.autoprecision import PROBE_SIDE, cpu_name
     from srgan.device import cpu_supports_bf16
-    from srgan.infer import load
-    from srgan.int8 import cache_dir
+    from srgan.infer.model import load
+    from srgan.infer.int8 import cache_dir
 
     names = a.model or [card["name"] for card in srgan.available_models()]
     rows = []
@@ -213,7 +213,7 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from srgan.export import export_onnx
+    from srgan.infer.onnx import export_onnx
 
     diff = export_onnx(a.model, a.output, opset=a.opset)
     print(f"wrote {a.output}; ONNX Runtime vs PyTorch on a test image: max abs difference {diff:.2e}")
@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         "more natural). A DATASET is a benchmark folder with HR/ (and LR_bicubic/X<scale>/), "
         "a flat folder of HR images, or a .txt list of HR image paths relative to the file.",
     )
-    from srgan.peers import DENOISE_PEERS, SR_PEERS
+    from srgan.bench.peers import DENOISE_PEERS, SR_PEERS
 
     e.add_argument(
         "--model", default="bicubic",
@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "OUTPUT ends in .png/.jpg/.jpeg/.webp/.tif/.tiff; otherwise a folder (created when absent)")
         if model_help:
             q.add_argument("--model", default=model_default, help=model_help)
-        # 16 is srgan.infer.DEFAULT_OVERLAP (not imported: it would load torch for --help).
+        # 16 is srgan.infer.model.DEFAULT_OVERLAP (not imported: it would load torch for --help).
         q.add_argument("--tile", type=int, metavar="PX", help="tile side in input pixels, so memory is bounded by the tile, "
                        "not the image; 0: the whole image at once (default: 256 on CPUs, as large as fits on a GPU)")
         q.add_argument("--tile-overlap", type=int, default=16, metavar="PX", help="context pixels around each tile, blended smoothly")

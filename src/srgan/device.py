@@ -6,7 +6,7 @@ import torch
 
 from srgan.errors import SrganError
 
-# int8 is inference-only and CPU-only (srgan.int8, through ONNX Runtime); auto never picks it.
+# int8 is inference-only and CPU-only (srgan.infer.int8, through ONNX Runtime); auto never picks it.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
@@ -43,8 +43,8 @@ def pick_precision(name: str, device: torch.device, *, training: bool = False) -
     """``auto``: bf16 on CPUs with native bf16, else fp32; on GPUs fp16 for inference, and bf16 (or fp16
     with loss scaling where bf16 is missing) for training, whose gradients need bf16's range.
 
-    For inference on the CPU, ``srgan.infer`` does not use this guess: it measures both
-    (``srgan.autoprecision``), since a CPU flag does not say which one is faster."""
+    For inference on the CPU, ``srgan.infer.model`` does not use this guess: it measures both
+    (``srgan.infer.autoprecision``), since a CPU flag does not say which one is faster."""
     if name not in PRECISIONS:
         raise SrganError(f"unknown precision {name!r} (use {', '.join(PRECISIONS)})")
     if name != "auto":

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srgan import zoo
-from srgan.images import Picture, from_array, to_array
+from srgan.models import zoo
+from srgan.io.images import Picture, from_array, to_array
 from srgan.models.denoiser import DenoisingAutoencoder
 from srgan.models.generator import Generator
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from serve_fakes import BlockingLoader, make_tiny_models, tiny_loader  # noqa: E402
 
 import srgan  # noqa: E402
-from srgan.imresize import imresize_uint8  # noqa: E402
+from srgan.ops.imresize import imresize_uint8  # noqa: E402
 from srgan.serve.app import STATIC, create_app  # noqa: E402
 
 RNG = np.random.default_rng(6)

@@ -21,7 +21,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 from live_server import running_server  # noqa: E402
 from serve_fakes import make_tiny_models  # noqa: E402
 
-from srgan.imresize import imresize_uint8  # noqa: E402
+from srgan.ops.imresize import imresize_uint8  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]

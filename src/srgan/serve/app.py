@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 
 from srgan import __version__
 from srgan.errors import SrganError
-from srgan.images import Picture
+from srgan.io.images import Picture
 from srgan.serve import codec, jobs
 from srgan.serve.catalog import DENOISER_KINDS, UPSCALER_KINDS, Catalog, Loader, UnknownModel
 from srgan.serve.limits import BodyLimit

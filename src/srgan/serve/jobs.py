@@ -1,6 +1,6 @@
 """The work behind each endpoint, on decoded pictures: what runs on the one worker thread.
 
-Each job takes the upload as a :class:`~srgan.images.Picture` and returns the result as one, keeping
+Each job takes the upload as a :class:`~srgan.io.images.Picture` and returns the result as one, keeping
 the upload's ICC profile and EXIF (orientation already applied) so the result looks like the input
 in any colour-managed viewer.
 """
@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from srgan.errors import SrganError
-from srgan.images import Picture, from_array, to_array
-from srgan.imresize import imresize, imresize_uint8
+from srgan.io.images import Picture, from_array, to_array
+from srgan.ops.imresize import imresize, imresize_uint8
 from srgan.serve.catalog import Catalog
 
 

@@ -1,0 +1,470 @@
+"""Running a trained network on photos: ``srgan.load(...)`` → :class:`Model` → ``upscale`` / ``denoise``.
+
+A :class:`Model` takes images as users have them (a PIL image, an H×W×C uint8/uint16 array, or a
+:class:`~srgan.io.images.Picture`) and returns the same kind. Colour goes through the network; gray is
+run as three equal channels and averaged back to one; alpha is resized on its own with MATLAB-style
+bicubic (``srgan.ops.imresize``) rather than by the network, since a GAN would invent texture in a
+mask, and re-attached. 16-bit pixels stay 16-bit.
+
+Tiling. An image is cut, in CPU memory, into equal windows of at most ``tile + 2·overlap`` input
+pixels; one window at a time is sent to the device, and its output is blended into a float32 CPU
+buffer the size of the result, the only full-size float array. Along each axis, a window's weight
+is zero within ``overlap/2`` of an inner edge (the network sees zero padding there, so those pixels
+are the least faithful), then rises smoothly to one over the next ``overlap`` pixels; neighbouring
+windows overlap by at least ``2·overlap``, so every pixel gets a positive total weight, and the
+result is the weighted mean. Weights are products of per-axis ramps, so their sum is one outer
+product of two vectors and never needs an image-sized array. Memory is therefore bounded by the
+tile, plus the input and the output themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from srgan.device import pick_device, pick_precision
+from srgan.errors import OutputTooLarge, SrganError
+
+log = logging.getLogger(__name__)
+
+# 256 input pixels per tile keeps the network's activations around 0.2 GB (bf16) to 0.4 GB (fp32):
+# the largest tensors are the last upsampling conv's input and output, ~1,300 values per input pixel.
+# On a GPU the default tile grows with its free memory (``Model.default_tile``).
+DEFAULT_TILE = 256
+VALUES_PER_INPUT_PIXEL = 1400  # activations alive at the peak, per input pixel, ×4 SRResNet
+# Enough context that tiled and untiled outputs agree to > 50 dB PSNR (tests/test_infer.py).
+DEFAULT_OVERLAP = 16
+
+
+# ------------------------------------------------------------------------------------------------ tiling
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How to cut an image: ``tile`` input pixels per window side (0: whole image), ``overlap``
+    pixels of context on each inner side, windows starting on multiples of ``align``."""
+
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    align: int = 1
+
+    def __post_init__(self) -> None:
+        if self.tile < 0 or self.overlap < 0:
+            raise SrganError(f"tile ({self.tile}) and tile overlap ({self.overlap}) must not be negative")
+        if self.tile and self.tile < 8:
+            raise SrganError(f"tile {self.tile} is too small (use 0 for no tiling, or at least 8)")
+
+    def windows(self, length: int) -> tuple[int, list[int]]:
+        """(window size, window starts) along an axis of ``length`` input pixels.
+
+        Windows all have one size (so shapes repeat and device memory is reused) and are spread
+        evenly: ``n = ⌈length / tile⌉`` windows of ``⌈length / n⌉ + 2·overlap``. Consecutive starts
+        are at most ``⌈length / n⌉`` apart, so neighbours overlap by at least ``2·overlap``.
+        """
+        if not self.tile or length <= self.tile:
+            return length, [0]
+        n = math.ceil(length / self.tile)
+        core = math.ceil(length / n)
+        size = min(length, _round_up(core + 2 * self.overlap, self.align))
+        if size == length:
+            return length, [0]
+        last = length - size
+        starts = [min(last, round(i * last / (n - 1)) // self.align * self.align) for i in range(n)]
+        starts[-1] = last
+        return size, starts
+
+    def ramp(self, start: int, size: int, length: int, scale: int) -> torch.Tensor:
+        """Blending weights of one window along one axis, at output resolution (size·scale values)."""
+        centres = (torch.arange(size * scale, dtype=torch.float32) + 0.5) / scale
+        weight = torch.ones(size * scale)
+        if self.overlap == 0:
+            return weight
+        for touches_border, distance in ((start == 0, centres), (start + size == length, size - centres)):
+            if not touches_border:
+                t = ((distance - self.overlap / 2) / self.overlap).clamp(0, 1)
+                weight *= t * t * (3 - 2 * t)  # smoothstep: no kink where the ramp meets 0 or 1
+        return weight.clamp_min(1e-6)
+
+
+def _dtype(precision: str) -> torch.dtype:
+    from srgan.infer.fast import dtype_of
+
+    return dtype_of(precision)
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+# ------------------------------------------------------------------------------------------------- model
+
+
+@dataclass
+class Model:
+    """A loaded upscaler or denoiser, ready to run on images (see :func:`load`).
+
+    Attributes:
+        name: the shipped name, the card's ``name``, or the file (or run folder) name.
+        kind: "srresnet", "srgan" or "denoiser".
+        scale: the upscaling factor (1 for the denoiser).
+        card: the model card (empty for a bare state dict).
+        device: where the network runs.
+        precision: the default precision for calls that pass none ("fp32", "bf16" or "fp16").
+        network: the network as trained (eval mode, on the CPU); runs use an optimised copy.
+        auto: on the CPU, what ``precision="auto"`` measured and chose (``srgan.infer.autoprecision``).
+    """
+
+    name: str
+    kind: str
+    scale: int
+    card: dict
+    device: torch.device
+    precision: str
+    network: nn.Module = field(repr=False)
+    auto: Any = None
+    _prepared: dict = field(default_factory=dict, repr=False)
+
+    # ----------------------------------------------------------------------------------- public API
+
+    def upscale(self, img: Any, *, tile: int | None = None, tile_overlap: int | None = None,
+                outscale: float | None = None, precision: str | None = None) -> Any:
+        """Super-resolve ``img`` (PIL image, H×W[×C] uint8/uint16 array, or Picture), same kind back.
+
+        Args:
+            tile: window side in input pixels (default: ``default_tile()``, 256 on CPUs; 0: the
+                whole image in one go). A tile that runs the device out of memory is halved and
+                the image retried.
+            tile_overlap: context pixels on each inner window side (default 16).
+            outscale: final scale relative to the input, when not the model's own (bicubic resize
+                of the model's output, as Real-ESRGAN's ``--outscale``).
+            precision: "fp32", "bf16", "fp16" or "auto"; default: the model's.
+        """
+        if self.kind == "denoiser":
+            raise SrganError(f"model {self.name} is a denoiser; use denoise(), or load an upscaler")
+        return self._apply(img, tile, tile_overlap, outscale, precision)
+
+    def denoise(self, img: Any, *, tile: int | None = None, tile_overlap: int | None = None,
+                precision: str | None = None) -> Any:
+        """Remove noise from ``img`` (PIL image, H×W[×C] uint8/uint16 array, or Picture), same kind back."""
+        if self.kind != "denoiser":
+            raise SrganError(f"model {self.name} is a ×{self.scale} {self.kind} upscaler; use upscale(), or load a denoiser")
+        return self._apply(img, tile, tile_overlap, None, precision)
+
+    def run_array(self, pixels: np.ndarray) -> np.ndarray:
+        """H×W×C uint8/uint16 → the model's output, same dtype and channels (for ``srgan evaluate``)."""
+        from srgan.io.images import Picture
+
+        return self.process(Picture(pixels=np.ascontiguousarray(pixels))).pixels
+
+    # --------------------------------------------------------------------------------- the pipeline
+
+    def _apply(self, img: Any, tile, tile_overlap, outscale, precision) -> Any:
+        from PIL import Image
+
+        from srgan.io.images import Picture, from_array, from_pil, to_array, to_pil
+
+        if isinstance(img, Picture):
+            return self.process(img, tile=tile, tile_overlap=tile_overlap, outscale=outscale, precision=precision)
+        if isinstance(img, Image.Image):
+            out = self.process(from_pil(img), tile=tile, tile_overlap=tile_overlap, outscale=outscale, precision=precision)
+            return to_pil(out)
+        if isinstance(img, np.ndarray):
+            out = self.process(from_array(img), tile=tile, tile_overlap=tile_overlap, outscale=outscale, precision=precision)
+            return to_array(out)
+        raise SrganError(f"expected a PIL image or a NumPy uint8/uint16 array, got {type(img).__name__}")
+
+    def process(self, pic, *, tile: int | None = None, tile_overlap: int | None = None,
+                outscale: float | None = None, precision: str | None = None, progress: bool = False,
+                max_output_pixels: int | None = None):
+        """Picture in, Picture out: pixels through the network, alpha resized, metadata kept.
+
+        ``progress`` shows a bar with an ETA on a terminal; ``max_output_pixels`` refuses (``OutputTooLarge``,
+        exit code 2 in the CLI) a result with more pixels, before any work. Outputs over
+        ``srgan.io.bigarray.IN_MEMORY_LIMIT`` bytes come back file-backed, so memory stays bounded by the tile.
+        """
+        from srgan.io.images import Picture
+
+        precision = self._precision(precision)
+        tiling = Tiling(
+            self.default_tile(precision) if tile is None else int(tile),
+            DEFAULT_OVERLAP if tile_overlap is None else int(tile_overlap),
+            getattr(self.network, "stride", 1),
+        )
+        h, w = pic.pixels.shape[:2]
+        size = None
+        if outscale is not None:
+            if not 0 < outscale <= 16:
+                raise SrganError(f"outscale must be in (0, 16], got {outscale}")
+            if outscale != self.scale:
+                size = (max(1, round(h * outscale)), max(1, round(w * outscale)))
+        out_h, out_w = size or (h * self.scale, w * self.scale)
+        if max_output_pixels and out_h * out_w > max_output_pixels:
+            raise OutputTooLarge(
+                f"the result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP), over the limit of "
+                f"{max_output_pixels / 1e6:g} MP; raise --max-output-pixels to allow it"
+            )
+        pixels = self._run_fitting(pic.pixels, tiling, precision, progress)
+        if size is not None:
+            pixels = _resize(pixels, size)
+        alpha = pic.alpha
+        if alpha is not None and alpha.shape != pixels.shape[:2]:
+            alpha = _resize(alpha[..., None], pixels.shape[:2])[..., 0]
+        return Picture(pixels=pixels, alpha=alpha, mode=pic.mode, exif=pic.exif, icc_profile=pic.icc_profile,
+                       format=pic.format, flat_gray=pic.flat_gray)
+
+    def _precision(self, name: str | None) -> str:
+        """The precision a call runs in: the model's own for None; ``auto`` on the CPU is measured."""
+        if not name:
+            return self.precision
+        if name == "auto" and self.device.type == "cpu":
+            return self.choose_auto().precision
+        return pick_precision(name, self.device)
+
+    def choose_auto(self):
+        """fp32 or bf16, whichever runs this network faster on this CPU (``srgan.infer.autoprecision``)."""
+        if self.auto is None:
+            from srgan.infer.autoprecision import choose
+
+            self.auto = choose(self.network, self.kind, self._prepare, self._in_channels(), self.scale)
+        return self.auto
+
+    def default_tile(self, precision: str | None = None) -> int:
+        """256 input pixels on CPUs (memory bounded well under 1 GB); on CUDA, the largest multiple of
+        64 up to 1024 whose activations fit in half the free memory (fewer tiles, less overlap work)."""
+        if self.device.type != "cuda":
+            return DEFAULT_TILE
+        free, _ = torch.cuda.mem_get_info(self.device)
+        itemsize = torch.finfo(_dtype(precision or self.precision)).bits // 8
+        per_pixel = VALUES_PER_INPUT_PIXEL * itemsize * max(1, self.scale / 4) ** 2
+        side = int(math.sqrt(free / 2 / per_pixel)) // 64 * 64
+        return max(DEFAULT_TILE // 2, min(1024, side))
+
+    def _run_fitting(self, pixels: np.ndarray, tiling: Tiling, precision: str, progress: bool = False) -> np.ndarray:
+        """``_run_tiled``, halving the tile whenever the device runs out of memory (Real-ESRGAN's
+        fixed tile simply fails there)."""
+        while True:
+            try:
+                return self._run_tiled(pixels, tiling, precision, progress)
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                message = str(exc).lower()
+                if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in message and "allocate" not in message:
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                current = tiling.tile or max(pixels.shape[:2])
+                if current <= 32:
+                    raise SrganError("out of memory even with 32-pixel tiles") from None
+                log.warning("out of memory with %d-pixel tiles; retrying with %d", current, current // 2)
+                tiling = Tiling(current // 2, tiling.overlap, tiling.align)
+
+    def _prepare(self, precision: str):
+        if precision not in self._prepared:
+            from srgan.infer.fast import prepare
+
+            self._prepared[precision] = prepare(self.network, self.kind, self.device, precision)
+        return self._prepared[precision]
+
+    def _in_channels(self) -> int:
+        cfg = self.network.config
+        return cfg.channels if self.kind == "denoiser" else cfg.in_channels
+
+    @torch.inference_mode()
+    def _run_tiled(self, pixels: np.ndarray, tiling: Tiling, precision: str, progress: bool = False) -> np.ndarray:
+        """H×W×C uint8/uint16 → (H·s)×(W·s)×C of the same dtype, one window on the device at a time.
+
+        Windows run row by row. Blending needs floats only for the rows that some window still writes
+        to: one band of ``window height · s`` output rows. Once a row of windows is done, the rows above
+        the next row of windows are final; they are normalised, rounded into the output and, for an
+        output large enough to be file-backed (``srgan.io.bigarray``), handed back to the kernel.
+        """
+        from srgan.io import bigarray
+        from srgan.infer.fast import dtype_of
+
+        net = self._prepare(precision)
+        dtype = dtype_of(precision)
+        s = self.scale
+        peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+        height, width, channels = pixels.shape
+        want = self._in_channels()
+        size_y, starts_y = tiling.windows(height)
+        size_x, starts_x = tiling.windows(width)
+        ramps_y = [tiling.ramp(y, size_y, height, s) for y in starts_y]
+        ramps_x = [tiling.ramp(x, size_x, width, s) for x in starts_x]
+        total_y = torch.zeros(height * s)
+        total_x = torch.zeros(width * s)
+        for y, r in zip(starts_y, ramps_y):
+            total_y[y * s : (y + size_y) * s] += r
+        for x, r in zip(starts_x, ramps_x):
+            total_x[x * s : (x + size_x) * s] += r
+
+        # One window alone: no blending, the network's output is the result.
+        if len(starts_y) == 1 and len(starts_x) == 1:
+            return _to_pixels(self._forward(net, np.ascontiguousarray(pixels), peak, want, dtype), peak, pixels.dtype)
+
+        final = bigarray.empty((height * s, width * s, channels), pixels.dtype)
+        band = torch.zeros(size_y * s, width * s, channels)  # output rows [done, done + size_y·s)
+        done = 0
+        bar = _progress_bar(len(starts_y) * len(starts_x), progress)
+        try:
+            for i, ry in enumerate(ramps_y):
+                y = starts_y[i]  # == done // s: each row of windows starts where the final rows end
+                for x, rx in zip(starts_x, ramps_x):
+                    window = np.ascontiguousarray(pixels[y : y + size_y, x : x + size_x])
+                    out = self._forward(net, window, peak, want, dtype)  # h·s × w·s × C float32 in [0, 1]
+                    band[:, x * s : (x + size_x) * s] += out * (ry[:, None, None] * rx[None, :, None])
+                    if bar is not None:
+                        bar.update()
+                until = starts_y[i + 1] * s if i + 1 < len(starts_y) else height * s
+                n = until - done
+                for top in range(0, n, 256):  # in sub-bands, so the float temporaries stay small
+                    rows = band[top : min(n, top + 256)]
+                    rows /= (total_y[done + top : done + top + len(rows), None] * total_x[None, :])[..., None]
+                    final[done + top : done + top + len(rows)] = _to_pixels(rows, peak, pixels.dtype)
+                bigarray.release(final, done, until)
+                band[: len(band) - n] = band[n:].clone()
+                band[len(band) - n :] = 0
+                done = until
+        finally:
+            if bar is not None:
+                bar.close()
+        return final
+
+    def _forward(self, net, window: np.ndarray, peak: float, want: int, dtype: torch.dtype) -> torch.Tensor:
+        """One H×W×C integer window → the network's H·s×W·s×C float32 CPU output, clamped to [0, 1]."""
+        have = window.shape[2]
+        if not window.flags.writeable:  # e.g. np.asarray(PIL image): torch warns on read-only memory
+            window = window.copy()
+        # An H×W×C array viewed as 1×C×H×W is already channels_last: no copy before the device.
+        x = torch.from_numpy(window).permute(2, 0, 1)[None]
+        x = x.to(self.device, dtype=torch.float32).div_(peak)
+        if have == 1 and want == 3:
+            x = x.expand(1, 3, *x.shape[2:])
+        elif have == 3 and want == 1:
+            x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+        y = net(x)
+        y = y.float().clamp_(0, 1).permute(0, 2, 3, 1)[0]
+        if y.shape[2] != have:
+            y = y.mean(2, keepdim=True) if have == 1 else y.expand(-1, -1, have)
+        return y.cpu()
+
+
+def _progress_bar(total: int, enabled: bool):
+    """A tqdm bar with an ETA over the windows, on a terminal only (tqdm stays silent in logs and pipes)."""
+    if not enabled or total < 4:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="tile", desc="srgan", leave=False, dynamic_ncols=True, disable=None)
+
+
+def _to_pixels(values: torch.Tensor, peak: float, dtype: np.dtype) -> np.ndarray:
+    """Float [0, 1] H×W×C → integers, rounded."""
+    return values.mul(peak).round_().clamp_(0, peak).numpy().astype(dtype)
+
+
+def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """MATLAB-style bicubic resize of an H×W×C integer array to ``size`` (h, w)."""
+    from srgan.ops.imresize import imresize
+
+    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float()
+    y = imresize(x, size=size)
+    return y.round_().clamp_(0, peak).permute(1, 2, 0).numpy().astype(pixels.dtype)
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def load(name_or_path: str | os.PathLike[str], *, device: str = "auto", precision: str = "auto") -> Model:
+    """Load a model: a shipped name (``srgan.available_models()``), a ``.safetensors`` file with its
+    card beside it, a training checkpoint (.pt) or a run folder. The architecture is read off the
+    state dict, so no settings are needed.
+    """
+    from srgan.models import zoo
+
+    spec = os.fspath(name_or_path)
+    path = zoo.resolve(spec)
+    state, card = zoo.load_state(path)
+    try:
+        network, kind = zoo.build_from_state(state, card)
+    except SrganError as exc:
+        raise SrganError(f"{spec}: {exc}") from None
+    dev = pick_device(device)
+    measured = precision == "auto" and dev.type == "cpu"
+    prec = "fp32" if measured else pick_precision(precision, dev)
+    scale = 1 if kind == "denoiser" else int(network.config.scale)
+    for p in network.parameters():
+        p.requires_grad_(False)
+    model = Model(
+        name=_model_name(spec, path, card), kind=kind, scale=scale, card=card, device=dev, precision=prec,
+        network=network,
+    )
+    if measured:
+        model.precision = model.choose_auto().precision
+        # The probe prepared both forms; keep only the one that runs (prepacked weights cost memory).
+        model._prepared = {k: v for k, v in model._prepared.items() if k == model.precision}
+    model._prepare(model.precision)  # BN folding and weight prepacking now, so the first image is as fast as any
+    return model
+
+
+def _model_name(spec: str, path: Path, card: dict) -> str:
+    from srgan.models import zoo
+
+    if spec in zoo.shipped_models():
+        return spec
+    if card.get("name"):
+        return str(card["name"])
+    if path.is_dir():
+        return path.resolve().name
+    if path.name == "model.safetensors":
+        return path.resolve().parent.name
+    return path.stem
+
+
+def available_models() -> list[dict]:
+    """The shipped models' cards, each with its ``name``, in name order."""
+    from srgan.models import zoo
+
+    return [{**zoo.read_card(path), "name": name} for name, path in zoo.shipped_models().items()]
+
+
+def default_upscaler() -> str:
+    """``srgan.DEFAULT_UPSCALER``: the GAN model while it meets the default bar, else srresnet-x4 (``zoo.default_upscaler``)."""
+    from srgan.models import zoo
+
+    return zoo.default_upscaler()
+
+
+_LOADED: dict[tuple[str, str, str], Model] = {}
+
+
+def _load_cached(name: str, device: str, precision: str) -> Model:
+    """``load`` for ``restore``: models by name are kept, so repeated calls don't reload them."""
+    key = (name, device, precision)
+    if key not in _LOADED:
+        _LOADED[key] = load(name, device=device, precision=precision)
+    return _LOADED[key]
+
+
+def restore(img: Any, *, denoiser: str = "denoiser", upscaler: str | None = None, tile: int | None = None,
+            precision: str | None = None, return_intermediate: bool = False) -> Any:
+    """Denoise, then super-resolve (the shipped denoiser, then the default ×4 model).
+
+    Returns the result, or ``(denoised, result)`` when ``return_intermediate``; same kind as ``img``.
+    """
+    den = _load_cached(denoiser, "auto", "auto" if precision in (None, "int8") else precision)
+    up = _load_cached(upscaler or default_upscaler(), "auto", precision or "auto")
+    if den.kind != "denoiser":
+        raise SrganError(f"restore: {denoiser} is not a denoiser (it is a {den.kind} model)")
+    denoised = den.denoise(img, tile=tile)
+    result = up.upscale(denoised, tile=tile)
+    return (denoised, result) if return_intermediate else result

@@ -1,0 +1,119 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import shared_or_skip, smooth_image
+from srgan.cli import main
+from srgan.bench.evaluate import evaluate
+from srgan.ops.imresize import imresize_uint8
+from srgan.ops.niqe import niqe
+
+# The published bicubic x4 baselines of the benchmark LR inputs (PSNR-Y, SSIM-Y, border 4).
+PUBLISHED = {"Set5": (28.43, 0.811), "Set14": (26.09, 0.705), "BSD100": (25.96, 0.668)}
+
+
+def test_bicubic_reproduces_the_published_baselines(capsys):
+    root = shared_or_skip("data", "benchmark")
+    assert main(["evaluate", "--model", "bicubic", "--data", *(str(root / s) for s in PUBLISHED), "--json"]) == 0
+    out = capsys.readouterr().out
+    results = json.loads(out)["results"]  # exactly one JSON object on stdout
+    assert [r["dataset"] for r in results] == list(PUBLISHED)
+    for r in results:
+        psnr, ssim = PUBLISHED[r["dataset"]]
+        assert abs(r["psnr_y"] - psnr) <= 0.05, r
+        assert abs(r["ssim_y"] - ssim) <= 0.003, r
+        assert r["model"] == "bicubic" and r["scale"] == 4
+        assert {"images", "psnr_rgb", "ssim_rgb", "hf_ratio"} <= set(r)
+        assert 5 < r["niqe"] < 12, r  # bicubic ×4 is blurred: far above the HR photos' 2.5-6
+    assert results[0]["images"] == 5 and results[1]["images"] == 14 and results[2]["images"] == 100
+
+
+def _flat(tmp_path, n=2, gray_one=True):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i in range(n):
+        Image.fromarray(smooth_image(48 + 4 * i, 52, i)).save(folder / f"{i}.png")
+    if gray_one:
+        Image.fromarray(smooth_image(40, 44, 7)[:, :, 0]).save(folder / "gray.png")
+    return folder
+
+
+def test_flat_folder_and_txt_list_make_their_own_lr(tmp_path):
+    folder = _flat(tmp_path)
+    lst = tmp_path / "list.txt"
+    lst.write_text("flat/0.png\nflat/gray.png\n")
+    res = evaluate("bicubic", [str(folder), str(lst)])
+    assert [(r["dataset"], r["images"]) for r in res] == [("flat", 3), ("list", 2)]
+    assert [r["niqe"] for r in res] == [None, None]  # 48-px images: too small for NIQE's 96-px blocks
+    # The LR is our MATLAB imresize in uint8 mode, so bicubic up of it is a fixed, checkable number.
+    hr = np.asarray(Image.open(folder / "0.png"))
+    assert 20 < res[0]["psnr_y"] < 60
+
+
+def test_benchmark_layout_uses_the_shipped_lr(tmp_path):
+    root = tmp_path / "Mini"
+    (root / "HR").mkdir(parents=True)
+    (root / "LR_bicubic" / "X4").mkdir(parents=True)
+    hr = smooth_image(64, 64)
+    Image.fromarray(hr).save(root / "HR" / "a.png")
+    # A deliberately different LR: if it is used, PSNR drops far below the self-made LR's.
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(root / "LR_bicubic" / "X4" / "a.png")
+    assert evaluate("bicubic", [str(root)])[0]["psnr_y"] < 15
+    Image.fromarray(imresize_uint8(hr, scale=0.25)).save(root / "LR_bicubic" / "X4" / "a.png")
+    assert evaluate("bicubic", [str(root)])[0]["psnr_y"] > 20
+
+
+@pytest.mark.parametrize("case", ["missing", "size_mismatch", "not_image", "lr_missing"])
+def test_bad_datasets_are_one_line_errors(tmp_path, capsys, case):
+    root = tmp_path / "D"
+    (root / "HR").mkdir(parents=True)
+    (root / "LR_bicubic" / "X4").mkdir(parents=True)
+    Image.fromarray(smooth_image(64, 64)).save(root / "HR" / "a.png")
+    if case == "size_mismatch":
+        Image.fromarray(smooth_image(10, 16)).save(root / "LR_bicubic" / "X4" / "a.png")
+    elif case == "not_image":
+        (root / "HR" / "a.png").write_text("hello")
+        Image.fromarray(smooth_image(16, 16)).save(root / "LR_bicubic" / "X4" / "a.png")
+    target = tmp_path / "nowhere" if case == "missing" else root
+    assert main(["evaluate", "--data", str(target)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("srgan: error:")
+    assert {"missing": "not found", "size_mismatch": "does not match", "not_image": "a.png", "lr_missing": "LR image missing"}[case] in err
+
+
+def test_niqe_is_the_mean_over_the_images_big_enough_for_it(tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    big = smooth_image(200, 200, 3)
+    Image.fromarray(big).save(folder / "big.png")
+    Image.fromarray(smooth_image(48, 52, 4)).save(folder / "small.png")
+    csv_path = tmp_path / "rows.csv"
+    res = evaluate("bicubic", [str(folder)], per_image_csv=str(csv_path))
+    expected = niqe(imresize_uint8(imresize_uint8(big, scale=0.25), scale=4), crop_border=4)
+    assert res[0]["niqe"] == round(expected, 4)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NIQE left out of the mean for 1 output" in err[0] and "mixed/small.png" in err[0]
+    rows = {r["image"]: r for r in csv.DictReader(csv_path.open())}
+    assert float(rows["big.png"]["niqe"]) == pytest.approx(expected) and rows["small.png"]["niqe"] == ""
+
+    assert main(["evaluate", "--data", str(folder), "--json", "--no-niqe"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["results"][0]["niqe"] is None and "NIQE" not in out.err
+
+
+def test_several_datasets_after_one_flag_and_repeated_flags(tmp_path, capsys):
+    folder = _flat(tmp_path, gray_one=False)
+    assert main(["evaluate", "--data", str(folder), str(folder), "--data", str(folder), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["results"]) == 3
+
+
+def test_table_output(tmp_path, capsys):
+    folder = _flat(tmp_path, gray_one=False)
+    assert main(["evaluate", "--data", str(folder)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:6] == ["dataset", "model", "scale", "images", "psnr_y", "ssim_y"]
+    assert "niqe" in out[0].split()
+    assert out[1].split()[:4] == ["flat", "bicubic", "4", "2"]

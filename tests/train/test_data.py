@@ -1,0 +1,151 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srgan.train.data import (
+    BatchSpec,
+    ImageStore,
+    augment,
+    dataset_paths,
+    make_batch,
+    random_crop,
+    read_idx_images,
+    read_path_list,
+    read_stl10_images,
+)
+from srgan.errors import SrganError
+from srgan.ops.imresize import imresize_uint8
+
+
+def test_folder_sources_are_searched_recursively(image_folder):
+    store = ImageStore([str(image_folder)])
+    assert len(store) == 4 and store.report.images == 4
+    assert all(store[i].dtype == np.uint8 and store[i].shape[2] == 3 for i in range(len(store)))
+
+
+def test_unreadable_files_are_skipped_and_counted(image_folder, capsys):
+    (image_folder / "broken.png").write_bytes(b"not an image")
+    store = ImageStore([str(image_folder)])
+    assert len(store) == 4 and store.report.skipped_unreadable == 1
+    assert "broken.png" in capsys.readouterr().err
+
+
+def test_memory_budget_decodes_the_rest_on_demand(image_folder):
+    store = ImageStore([str(image_folder)], cache_mb=0.02)  # room for one small image
+    assert store.report.on_demand >= 2
+    assert all(store[i].shape[2] == 3 for i in range(len(store)))
+
+
+def test_excluded_files_are_left_out(image_folder):
+    store = ImageStore([str(image_folder)], exclude={(image_folder / "img0.png").resolve()})
+    assert len(store) == 3
+
+
+def test_missing_or_empty_sources_are_clear_errors(tmp_path):
+    with pytest.raises(SrganError, match="not found"):
+        ImageStore([str(tmp_path / "nope")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SrganError, match="no images"):
+        ImageStore([str(tmp_path / "empty")])
+
+
+def test_gray_store_converts_colour(image_folder):
+    store = ImageStore([str(image_folder)], channels=1)
+    assert store[0].shape[2] == 1
+
+
+def _write_idx(path, images):
+    n, h, w = images.shape
+    data = struct.pack(">IIII", 2051, n, h, w) + images.tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def test_mnist_idx_files(tmp_path):
+    imgs = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", imgs)
+    assert np.array_equal(read_idx_images(tmp_path / "train-images-idx3-ubyte.gz"), imgs)
+    store = ImageStore([f"mnist:{tmp_path}"], channels=1)
+    assert len(store) == 5 and np.array_equal(store[2][:, :, 0], imgs[2])
+    (tmp_path / "bad-images-idx3-ubyte").write_bytes(b"\x00" * 20)
+    with pytest.raises(SrganError, match="IDX"):
+        read_idx_images(tmp_path / "bad-images-idx3-ubyte")
+
+
+def test_stl10_binary_files(tmp_path):
+    # STL-10 stores each 96x96 plane column-major; build one image whose pixel (y, x) is known.
+    img = np.random.default_rng(1).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
+    raw = img.transpose(0, 3, 2, 1).tobytes()  # (N, C, W, H) order, as the dataset's files
+    (tmp_path / "train_X.bin").write_bytes(raw)
+    assert np.array_equal(read_stl10_images(tmp_path / "train_X.bin"), img)
+    store = ImageStore([f"stl10:{tmp_path}"])
+    assert len(store) == 2 and np.array_equal(store[1], img[1])
+
+
+def test_crop_pads_small_images_and_augment_keeps_content():
+    rng = np.random.default_rng(0)
+    small = np.arange(5 * 6 * 3, dtype=np.uint8).reshape(5, 6, 3)
+    assert random_crop(small, 8, rng).shape == (8, 8, 3)
+    img = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
+    out = augment(img, rng)
+    assert sorted(out.ravel().tolist()) == sorted(img.ravel().tolist())
+
+
+def test_sr_batches_are_matlab_bicubic_pairs_and_reproducible(image_folder):
+    store = ImageStore([str(image_folder)])
+    spec = BatchSpec(kind="sr", batch_size=3, crop=32, scale=4, seed=5)
+    lr, hr = make_batch(store, spec, step=7)
+    assert lr.shape == (3, 3, 8, 8) and hr.shape == (3, 3, 32, 32)
+    hr_u8 = (hr * 255).round().to(torch.uint8)
+    expected = imresize_uint8(hr_u8, scale=0.25).float() / 255
+    assert torch.equal(lr, expected)
+    lr2, hr2 = make_batch(store, spec, step=7)
+    assert torch.equal(lr, lr2) and torch.equal(hr, hr2)
+    _, hr3 = make_batch(store, spec, step=8)
+    assert not torch.equal(hr, hr3)
+    _, hr_rank1 = make_batch(store, BatchSpec(kind="sr", batch_size=3, crop=32, seed=5, rank=1), step=7)
+    assert not torch.equal(hr, hr_rank1)
+
+
+def test_denoise_batches_have_clipped_noise_in_range(image_folder):
+    store = ImageStore([str(image_folder)])
+    noisy, clean = make_batch(store, BatchSpec(kind="denoise", batch_size=4, crop=24, noise_sigma=(0.1, 0.5)), step=1)
+    assert noisy.shape == clean.shape == (4, 3, 24, 24)
+    assert noisy.min() >= 0 and noisy.max() <= 1
+    residual_std = (noisy - clean).flatten(1).std(1)
+    assert ((residual_std > 0.05) & (residual_std < 0.5)).all()
+
+
+def test_txt_lists_resolve_relative_to_the_file(image_folder, tmp_path):
+    lst = tmp_path / "lists" / "val.txt"
+    lst.parent.mkdir()
+    lst.write_text("# comment\n../images/img0.png\n\n../images/sub/nested.jpg\n")
+    assert read_path_list(lst) == [(image_folder / "img0.png").resolve(), (image_folder / "sub/nested.jpg").resolve()]
+    assert dataset_paths(lst) == read_path_list(lst)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "x.png")
+    with pytest.raises(SrganError):
+        dataset_paths(tmp_path / "missing")
+
+
+def test_small_images_are_padded_and_said_once(tmp_path, capsys):
+    for i in range(3):
+        Image.fromarray(np.full((10, 12, 3), 50 * i, np.uint8)).save(tmp_path / f"s{i}.png")
+    store = ImageStore([str(tmp_path)], min_size=32)
+    err = capsys.readouterr().err
+    assert err.count("smaller than the 32-px crop") == 1 and "3 image(s)" in err
+    lr, hr = make_batch(store, BatchSpec(kind="sr", batch_size=2, crop=32), step=1)
+    assert hr.shape == (2, 3, 32, 32)
+
+
+def test_dataloader_workers_give_the_same_batches(image_folder):
+    from srgan.train.data import batches
+
+    store = ImageStore([str(image_folder)])
+    spec = BatchSpec(kind="sr", batch_size=2, crop=16, seed=1)
+    inline = list(batches(store, spec, 3, 6, num_workers=0))
+    workers = list(batches(store, spec, 3, 6, num_workers=2))
+    assert len(inline) == len(workers) == 3
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(inline, workers))
