@@ -11,7 +11,7 @@ import torch
 from conftest import SHARED, shared_or_skip
 from srgan.cli import main
 from srgan.errors import SrganError
-from srgan.bench.evaluate import _read_u8
+from srgan.io.images import read_u8
 from srgan.ops.imresize import imresize_uint8
 from srgan.ops.metrics import psnr_y
 from srgan.bench.peers import SR_PEERS, PeerUnavailable, load_peer, peers_dir
@@ -31,8 +31,8 @@ TORCH_ONLY = {"leftthomas", "esrgan-slim", "esrgan-medium"}
 def butterfly():
     """The centre of Set5's butterfly: a 40×40 LR crop of the standard LR input and its 160×160 HR."""
     root = shared_or_skip("data", "benchmark", "Set5")
-    hr = _read_u8(root / "HR" / "img_003.png")[48:208, 48:208]
-    lr = _read_u8(root / "LR_bicubic" / "X4" / "img_003.png")[12:52, 12:52]
+    hr = read_u8(root / "HR" / "img_003.png")[48:208, 48:208]
+    lr = read_u8(root / "LR_bicubic" / "X4" / "img_003.png")[12:52, 12:52]
     return np.ascontiguousarray(lr), np.ascontiguousarray(hr)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from srgan.ops.degrade import add_gaussian_noise
 from srgan.errors import SrganError
+from srgan.io.images import read_u8
 
 DEFAULT_SIGMAS = (0.1, 0.2, 0.4, 0.5)
 
@@ -52,15 +53,6 @@ def find_dataset(spec: str | Path, scale: int) -> tuple[str, list[tuple[Path, Pa
     if not pairs:
         raise SrganError(f"{p}: no images found")
     return p.name, pairs
-
-
-def _read_u8(path: Path) -> np.ndarray:
-    from srgan.io.images import read_image
-
-    px = read_image(path).pixels
-    if px.dtype != np.uint8:
-        px = np.rint(px / 257.0).astype(np.uint8)
-    return px
 
 
 def _rgb(a: np.ndarray) -> np.ndarray:
@@ -121,11 +113,11 @@ def evaluate(
         niqes = []
         seconds, megapixels = 0.0, 0.0
         for hr_path, lr_path in pairs:
-            hr = _read_u8(hr_path)
+            hr = read_u8(hr_path)
             h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
             hr = np.ascontiguousarray(hr[:h, :w])
             if lr_path is not None:
-                lr = _read_u8(lr_path)
+                lr = read_u8(lr_path)
                 if lr.shape[:2] != (h // scale, w // scale):
                     raise SrganError(
                         f"{lr_path}: LR size {lr.shape[1]}×{lr.shape[0]} does not match HR {w}×{h} / {scale}"
@@ -185,7 +177,7 @@ def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, per_image_csv) ->
     for spec in datasets:
         ds_name, pairs = find_dataset(spec, 4)
         pairs = pairs[:max_images] if max_images else pairs
-        clean = [_rgb(_read_u8(hr)) for hr, _ in pairs]
+        clean = [_rgb(read_u8(hr)) for hr, _ in pairs]
         for sigma in sigmas:
             if not 0 <= sigma <= 1:
                 raise SrganError(f"--noise {sigma}: σ must be on the [0, 1] scale")

@@ -323,7 +323,8 @@ def _save_png(image, path: Path) -> Path:
 
 def sr_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_dir, device) -> dict:
     """HR | bicubic | each peer | ours on one crop of a benchmark image, each model run on the whole LR."""
-    from srgan.bench.evaluate import _read_u8, find_dataset, load_upscaler
+    from srgan.io.images import read_u8
+    from srgan.bench.evaluate import find_dataset, load_upscaler
     from srgan.bench.peers import SR_PEERS
 
     ds_name, image, (y, x, size) = SR_FIGURE
@@ -333,11 +334,11 @@ def sr_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_d
     if pair is None:  # quick runs and other datasets: the middle of the first image
         pair = find_dataset(datasets[0], SCALE)[1][0]
         ds_name, image = Path(datasets[0]).stem, pair[0].name
-        hr = _read_u8(pair[0])
+        hr = read_u8(pair[0])
         size = min(64, hr.shape[0], hr.shape[1]) // SCALE * SCALE
         y, x = (hr.shape[0] - size) // 2 // SCALE * SCALE, (hr.shape[1] - size) // 2 // SCALE * SCALE
-    hr = _read_u8(pair[0])
-    lr = _read_u8(pair[1]) if pair[1] else None
+    hr = read_u8(pair[0])
+    lr = read_u8(pair[1]) if pair[1] else None
     if lr is None:
         from srgan.ops.imresize import imresize_uint8
 
@@ -359,7 +360,8 @@ def sr_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_d
 
 def face_figure(figures_dir: Path, datasets: list[str], peers_dir, device, models=FACE_MODELS) -> dict:
     """HR | bicubic | our ×4 models | Real-ESRGAN x4plus on face crops at 1:1, each model run on the whole LR."""
-    from srgan.bench.evaluate import _read_u8, find_dataset, load_upscaler
+    from srgan.io.images import read_u8
+    from srgan.bench.evaluate import find_dataset, load_upscaler
 
     upscalers, missing = {}, []
     for model in models:
@@ -373,7 +375,7 @@ def face_figure(figures_dir: Path, datasets: list[str], peers_dir, device, model
         pair = next((p for p in find_dataset(spec, SCALE)[1] if p[0].name == image), None) if spec else None
         if pair is None or pair[1] is None:
             continue
-        hr, lr = _read_u8(pair[0]), _read_u8(pair[1])
+        hr, lr = read_u8(pair[0]), read_u8(pair[1])
         row = [("HR", hr[y : y + size, x : x + size])]
         for model, fn in upscalers.items():
             label = model.removeprefix("peer:")
@@ -396,12 +398,13 @@ def restore_figure(figures_dir: Path, ours: dict[str, list[str]], device: str) -
     upscalers = ours["srgan"] + ours["srresnet"]
     if not ours["denoiser"] or not upscalers:
         return {"title": title, "path": None, "note": "skipped: needs a shipped denoiser and a shipped ×4 model."}
-    from srgan.bench.evaluate import _read_u8, load_upscaler
+    from srgan.io.images import read_u8
+    from srgan.bench.evaluate import load_upscaler
 
     photo = REPO / "examples" / "chelsea.png"
     denoise, *_ = load_upscaler(ours["denoiser"][0], SCALE, device, "fp32")
     upscale, *_ = load_upscaler(upscalers[0], SCALE, device, "fp32")
-    panel = restore_panel(_read_u8(photo), denoise, upscale, DEFAULT_SIGMAS)
+    panel = restore_panel(read_u8(photo), denoise, upscale, DEFAULT_SIGMAS)
     path = _save_png(panel, figures_dir / "restore.png")
     return {"title": title, "path": path, "caption": f"examples/chelsea.png (CC0, outside the training data); "
             f"{ours['denoiser'][0]} then {upscalers[0]}; noisy and denoised shown enlarged ×4 (nearest)."}
@@ -444,7 +447,7 @@ def progress_panel(run_dir: Path, steps: int = 5, tile: int = 96, images: int = 
     """
     import yaml
 
-    from srgan.bench.evaluate import _read_u8
+    from srgan.io.images import read_u8
 
     samples = sorted((run_dir / "samples").glob("step_*.png"))
     if not samples:
@@ -455,7 +458,7 @@ def progress_panel(run_dir: Path, steps: int = 5, tile: int = 96, images: int = 
     cols = 3 if kind == "denoiser" else 4
     n = min(steps, len(samples))
     picks = [samples[round(i * (len(samples) - 1) / max(n - 1, 1))] for i in range(n)]  # first, last, even between
-    panels = [_read_u8(p) for p in picks]
+    panels = [read_u8(p) for p in picks]
     cell = panels[0].shape[1] // cols
     n_rows = panels[0].shape[0] // cell if panels[0].shape[0] % cell == 0 else 1
 

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srgan.errors import SrganError
+from srgan.ops.pixels import luma
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def calibration_windows(photos: list[np.ndarray] | None = None, crop: int = CALI
             for x in range(0, w - crop + 1, crop):
                 patch = photo[y : y + crop, x : x + crop, :3].astype(np.float32) / 255.0
                 if channels == 1:
-                    patch = patch @ np.array([[0.299], [0.587], [0.114]], np.float32)
+                    patch = luma(patch)
                 windows.append(np.ascontiguousarray(patch.transpose(2, 0, 1)[None]))
     if not windows:
         raise SrganError(f"int8 calibration needs photos of at least {crop}×{crop} pixels")

@@ -32,6 +32,8 @@ from torch import nn
 
 from srgan.device import pick_device, pick_precision
 from srgan.errors import OutputTooLarge, SrganError
+from srgan.ops.pixels import LUMA_WEIGHTS, resize
+from srgan.ops.pixels import peak as pixel_peak
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +215,10 @@ class Model:
             )
         pixels = self._run_fitting(pic.pixels, tiling, precision, progress)
         if size is not None:
-            pixels = _resize(pixels, size)
+            pixels = resize(pixels, size=size, matlab_uint8=False)
         alpha = pic.alpha
         if alpha is not None and alpha.shape != pixels.shape[:2]:
-            alpha = _resize(alpha[..., None], pixels.shape[:2])[..., 0]
+            alpha = resize(alpha[..., None], size=pixels.shape[:2], matlab_uint8=False)[..., 0]
         return Picture(pixels=pixels, alpha=alpha, mode=pic.mode, exif=pic.exif, icc_profile=pic.icc_profile,
                        format=pic.format, flat_gray=pic.flat_gray)
 
@@ -291,7 +293,7 @@ class Model:
         net = self._prepare(precision)
         dtype = dtype_of(precision)
         s = self.scale
-        peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+        peak = pixel_peak(pixels.dtype)
         height, width, channels = pixels.shape
         want = self._in_channels()
         size_y, starts_y = tiling.windows(height)
@@ -348,7 +350,7 @@ class Model:
         if have == 1 and want == 3:
             x = x.expand(1, 3, *x.shape[2:])
         elif have == 3 and want == 1:
-            x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            x = (x * torch.tensor(LUMA_WEIGHTS, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
         x = x.to(dtype).contiguous(memory_format=torch.channels_last)
         y = net(x)
         y = y.float().clamp_(0, 1).permute(0, 2, 3, 1)[0]
@@ -369,16 +371,6 @@ def _progress_bar(total: int, enabled: bool):
 def _to_pixels(values: torch.Tensor, peak: float, dtype: np.dtype) -> np.ndarray:
     """Float [0, 1] H×W×C → integers, rounded."""
     return values.mul(peak).round_().clamp_(0, peak).numpy().astype(dtype)
-
-
-def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """MATLAB-style bicubic resize of an H×W×C integer array to ``size`` (h, w)."""
-    from srgan.ops.imresize import imresize
-
-    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float()
-    y = imresize(x, size=size)
-    return y.round_().clamp_(0, peak).permute(1, 2, 0).numpy().astype(pixels.dtype)
 
 
 # ----------------------------------------------------------------------------------------------- loading

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from srgan.errors import SrganError
+from srgan.ops.pixels import to_u8
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -196,6 +197,11 @@ def decode_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Pi
     if not data:
         raise SrganError("empty file (0 bytes)")
     return _decode(io.BytesIO(data), max_pixels, lambda: data)
+
+
+def read_u8(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image file's pixels as uint8 H×W×C (16-bit rounded to 8), for metrics and training crops."""
+    return to_u8(read_image(path).pixels)
 
 
 def _read_image(path: Path, max_pixels: int | None) -> Picture:
@@ -499,17 +505,10 @@ def to_pil(pic: Picture) -> Image.Image:
 
 def _to_array8(pic: Picture) -> np.ndarray:
     """Pixels (and alpha) as one 8-bit array shaped for ``Image.fromarray``."""
-    pixels = _to_8bit(pic.pixels)
+    pixels = to_u8(pic.pixels)
     if pic.alpha is not None:
-        pixels = np.concatenate([pixels, _to_8bit(pic.alpha)[..., None]], axis=2)
+        pixels = np.concatenate([pixels, to_u8(pic.alpha)[..., None]], axis=2)
     return pixels[..., 0] if pixels.shape[2] == 1 else pixels
-
-
-def _to_8bit(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr
-    # 65535 = 255 * 257, so dividing by 257 with rounding maps the full range onto 0..255.
-    return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
 def from_array(arr: np.ndarray) -> Picture:
@@ -656,8 +655,8 @@ def _pil_for_format(pic: Picture, fmt: str) -> Image.Image:
         pic = Picture(pixels=np.repeat(pic.pixels, 3, axis=2), alpha=alpha, mode=pic.mode)
     keeps_gray16 = fmt in ("PNG", "TIFF")
     if pic.bit_depth == 16 and not (keeps_gray16 and pic.is_gray and pic.alpha is None):
-        pixels = _to_8bit(pic.pixels)
-        alpha = None if pic.alpha is None else _to_8bit(pic.alpha)
+        pixels = to_u8(pic.pixels)
+        alpha = None if pic.alpha is None else to_u8(pic.alpha)
         pic = Picture(pixels=pixels, alpha=alpha, mode=pic.mode)
     img = to_pil(pic)
     img.info.clear()  # metadata is passed explicitly, filtered per format
@@ -666,8 +665,8 @@ def _pil_for_format(pic: Picture, fmt: str) -> Image.Image:
 
 def _on_white(pic: Picture) -> np.ndarray:
     """8-bit pixels composited onto a white background by their alpha."""
-    pixels = _to_8bit(pic.pixels).astype(np.uint32)
-    alpha = _to_8bit(pic.alpha)[..., None].astype(np.uint32)
+    pixels = to_u8(pic.pixels).astype(np.uint32)
+    alpha = to_u8(pic.alpha)[..., None].astype(np.uint32)
     return ((pixels * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 

@@ -14,29 +14,19 @@ from pathlib import Path
 import numpy as np
 
 from srgan.errors import SrganError
+from srgan.ops.pixels import peak, resize
 
 
 def add_gaussian_noise(pixels: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Clipped Gaussian noise with σ on the [0, 1] scale, quantised back to the input's integer type."""
-    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
-    noisy = pixels / peak + rng.standard_normal(pixels.shape) * sigma
-    return np.rint(np.clip(noisy, 0, 1) * peak).astype(pixels.dtype)
+    top = peak(pixels.dtype)
+    noisy = pixels / top + rng.standard_normal(pixels.shape) * sigma
+    return np.rint(np.clip(noisy, 0, 1) * top).astype(pixels.dtype)
 
 
 def degrade_array(pixels: np.ndarray, scale: int = 4, noise: float | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
     """H×W×C uint8/uint16 → (H/scale)×(W/scale)×C, plus noise when ``noise`` is given."""
-    from srgan.ops.imresize import imresize, imresize_uint8
-
-    out = pixels
-    if scale != 1:
-        if pixels.dtype == np.uint8:
-            out = imresize_uint8(pixels, scale=1 / scale)
-        else:
-            import torch
-
-            t = torch.from_numpy(pixels.astype(np.float64)).permute(2, 0, 1)
-            out = imresize(t, scale=1 / scale).permute(1, 2, 0).numpy()
-            out = np.clip(np.rint(out), 0, 65535).astype(pixels.dtype)
+    out = resize(pixels, scale=1 / scale) if scale != 1 else pixels
     if noise:
         out = add_gaussian_noise(out, noise, rng if rng is not None else np.random.default_rng(0))
     return out

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from srgan.errors import SrganError
+from srgan.ops import pixels
 
 # Wang et al. 2004: an 11x11 Gaussian window with sigma 1.5, and the stabilising constants.
 _SSIM_SIGMA = 1.5
@@ -57,16 +58,9 @@ def _crop(img: np.ndarray, border: int, name: str) -> np.ndarray:
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
-    """Luma as MATLAB's ``rgb2ycbcr`` computes it for 0..255 input, unrounded, on 16..235.
-
-    A gray H x W image is taken as R = G = B.
-    """
+    """Luma as MATLAB's ``rgb2ycbcr`` computes it for 0..255 input, unrounded, on 16..235 (gray H×W: R = G = B)."""
     arr = _as_image(img, "rgb_to_y")
-    if arr.ndim == 2:
-        # The three BT.601 coefficients sum to 219, so gray maps to 16 + 219/255 * value.
-        return 16.0 + (65.481 + 128.553 + 24.966) * arr / 255.0
-    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
-    return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+    return pixels.rgb_to_y(arr[..., None] if arr.ndim == 2 else arr)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, border: int = 0, data_range: float = 255.0) -> float:

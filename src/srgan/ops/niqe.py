@@ -35,12 +35,11 @@ from scipy.special import gamma
 
 from srgan.errors import SrganError
 from srgan.ops.imresize import imresize
+from srgan.ops.pixels import rgb_to_y
 
 BLOCK = 96
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "assets" / "niqe_pris_params.npz"
 
-# BT.601 luma weights for R, G, B on [0, 1] input; Y lands on 16..235 after the +16 offset (MATLAB rgb2ycbcr).
-_Y_WEIGHTS = np.array([65.481, 128.553, 24.966])
 
 # The shape parameters the AGGD fit chooses from, and the moment ratio each one implies: MATLAB's grid
 # (0.2:0.001:10), so the fitted shapes are the same grid values MATLAB and BasicSR pick.
@@ -141,7 +140,7 @@ def _luma(img: np.ndarray) -> np.ndarray:
         return x[:, :, 0]
     # BasicSR's to_y_channel: Y of [0, 1] floats, stored as float32 on [16/255, 235/255], times 255. Same
     # arithmetic, so the rounding that follows breaks the (rare) ties at .5 the same way.
-    y01 = ((x / 255.0) @ _Y_WEIGHTS + 16.0) / 255.0
+    y01 = rgb_to_y(x) / 255.0
     return y01.astype(np.float32) * np.float32(255.0)
 
 

@@ -8,11 +8,10 @@ in any colour-managed viewer.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from srgan.errors import SrganError
 from srgan.io.images import Picture, from_array, to_array
-from srgan.ops.imresize import imresize, imresize_uint8
+from srgan.ops.pixels import resize
 from srgan.serve.catalog import Catalog
 
 
@@ -45,15 +44,7 @@ def bicubic(pic: Picture, width: int, height: int) -> Picture:
     if (height, width) == pic.pixels.shape[:2]:
         return pic
     arr = to_array(pic)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.dtype == np.uint8:
-        out = imresize_uint8(arr, size=(height, width))
-    else:
-        x = torch.from_numpy(arr.astype(np.float32)).permute(2, 0, 1)
-        y = imresize(x, size=(height, width)).round_().clamp_(0, 65535)
-        out = y.permute(1, 2, 0).numpy().astype(np.uint16)
-    return _like(pic, out)
+    return _like(pic, resize(arr[..., None] if arr.ndim == 2 else arr, size=(height, width)))
 
 
 def _checked(result: object) -> Picture:

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from srgan.errors import SrganError
-from srgan.io.images import IMAGE_EXTENSIONS, read_image
+from srgan.io.images import IMAGE_EXTENSIONS, read_u8
 from srgan.ops.imresize import imresize_uint8
+from srgan.ops.pixels import luma
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -103,16 +104,12 @@ def to_channels(arr: np.ndarray, channels: int) -> np.ndarray:
         return np.ascontiguousarray(arr)
     if channels == 3:
         return np.repeat(arr, 3, axis=2)
-    y = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.clip(np.rint(y), 0, 255).astype(np.uint8)[:, :, None]
+    return np.clip(np.rint(luma(arr)), 0, 255).astype(np.uint8)
 
 
 def decode_u8(path: Path, channels: int) -> np.ndarray:
     """An image file as uint8 H×W×``channels`` (16-bit reduced to 8); SrganError when unreadable."""
-    pixels = read_image(path).pixels
-    if pixels.dtype != np.uint8:
-        pixels = (pixels.astype(np.float32) / 257.0).round().astype(np.uint8)
-    return to_channels(pixels, channels)
+    return to_channels(read_u8(path), channels)
 
 
 @dataclass
