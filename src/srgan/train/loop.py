@@ -88,7 +88,7 @@ class TrainConfig:
     content_taps: list[int] | None = None
     # Features from strided networks (EfficientNet's stem is stride 2, its taps up to 16) give gradients with
     # the stride's period. Cropping SR and HR alike at an offset drawn from [0, content_shift) each step moves
-    # that period's phase. It made the grid of a short run fainter, not gone (docs/training/srgan-x4-probes).
+    # that period's phase. It made the grid of a short run fainter, not gone (records/training/srgan-x4-probes).
     # 0: off (the paper).
     content_shift: int = 0
     # The same for the discriminator's input (real and fake alike), so D never sees one fixed phase of the LR
@@ -131,7 +131,7 @@ class TrainConfig:
     # auto: texture for srgan.
     select: str = "auto"
     # 1.75 dB on the validation cats: the 3 dB budget on Set5, scaled by the ratio of Set5 to cats
-    # PSNR drop measured on probes r8 and r9 (1.69, 1.73; docs/training/srgan-x4-r10).
+    # PSNR drop measured on probes r8 and r9 (1.69, 1.73; records/training/srgan-x4-r10).
     select_max_psnr_drop: float = 1.75
     sample_images: int = 4
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default
