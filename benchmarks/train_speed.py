@@ -17,8 +17,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from srgan.bench.places import shared_dir
 from srgan.models.generator import Generator
-from srgan.train.loop import Trainer, autocast, load_config
+from srgan.train.config import load_config
+from srgan.train.loop import Trainer
+from srgan.train.networks import autocast
 
 
 def plain_loop(steps: int, warmup: int, batch: int, crop: int, precision: str) -> float:
@@ -55,14 +58,13 @@ def our_trainer(steps: int, warmup: int, batch: int, crop: int, precision: str, 
 
 
 def main() -> None:
-    here = Path(__file__).resolve().parents[1]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--crop", type=int, default=96)
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
-    p.add_argument("--data", nargs="+", default=[str(here.parent / "shared/data/train/T91")])
+    p.add_argument("--data", nargs="+", default=[str(shared_dir() / "data" / "train" / "T91")])
     a = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision {a.precision}, batch {a.batch_size}, crop {a.crop}")
     plain = plain_loop(a.steps, a.warmup, a.batch_size, a.crop, a.precision)

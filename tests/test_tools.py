@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -9,7 +10,8 @@ from pathlib import Path
 
 
 from srgan.models import zoo
-from srgan.train.loop import load_config, train
+from srgan.train.config import load_config
+from srgan.train.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"num_blocks": 1, "channels": 8}
@@ -98,3 +100,22 @@ def test_blend_weights_averages_tensors_and_refuses_other_architectures(tmp_path
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "not the same architecture" in res.stderr
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_tools_use_only_public_srgan_names():
+    """Tools are clients of the package: an underscore name of srgan is the package's to change."""
+    private = []
+    for tool in sorted((REPO / "tools").glob("*.py")):
+        tree = ast.parse(tool.read_text())
+        srgan_modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("srgan"):
+                private += [f"{tool.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+                srgan_modules.update(a.asname or a.name for a in node.names)
+            elif isinstance(node, ast.Import):
+                srgan_modules.update(a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("srgan"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in srgan_modules \
+                    and node.attr.startswith("_"):
+                private.append(f"{tool.name}: {node.value.id}.{node.attr}")
+    assert private == []

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from srgan.errors import SrganError
-from srgan.models.zoo import build_from_state, load_state, resolve, save_model
+from srgan.models.zoo import ModelCard, build_from_state, load_state, resolve, save_model
 
 
 def blend(pairs: list[tuple[float, str]]) -> tuple[dict, dict]:
@@ -47,8 +47,8 @@ def main(argv: list[str]) -> int:
     try:
         state, card = blend(pairs)
         model, kind = build_from_state(state, card)
-        card = {"kind": kind, "scale": card.get("scale", 1 if kind == "denoiser" else 4), "blend": [{"weight": w, "model": m} for w, m in pairs]}
-        save_model(out, model, card)
+        scale = card.get("scale", 1 if kind == "denoiser" else 4)
+        save_model(out, model, ModelCard(kind=kind, scale=scale, blend=[{"weight": w, "model": m} for w, m in pairs]))
     except SrganError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -83,8 +83,7 @@ def main() -> int:
     print(json.dumps({k: result[k] for k in ("met", "checks", "visual", "visual_note")}, indent=2))
     if a.write:
         weights = zoo.resolve(a.model)
-        card = zoo.read_card(weights)
-        zoo.atomic_save_json(weights.with_suffix(".json"), {**card, "default_bar": result})
+        zoo.ModelCard.read(weights).updated(default_bar=result).write(weights)
         print(f"wrote default_bar into {weights.with_suffix('.json')}")
     return 0
 

@@ -20,8 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from srgan.io.files import atomic_write_json
 from srgan.train.plot import read_metrics
-from srgan.models.zoo import atomic_save_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def main() -> None:
     report = {"steps": a.steps, "batch_size": a.batch_size, "seed": a.seed, "config": str(a.config),
               "val": a.val, "runs": results, "bf16_minus_fp32_db": diff, "within_0_1_db": abs(diff) <= 0.1}
     a.out.mkdir(parents=True, exist_ok=True)
-    atomic_save_json(a.out / "precision_check.json", report)
+    atomic_write_json(a.out / "precision_check.json", report)
     print(f"\n{a.steps} steps, batch {a.batch_size}, seed {a.seed}; validation {a.val}")
     print(f"{'precision':<10}{'val PSNR-Y (trainer)':>22}{'PSNR-Y (fp32 eval)':>20}{'SSIM-Y':>9}")
     for k, r in results.items():

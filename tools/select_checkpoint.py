@@ -4,7 +4,7 @@
 
 Validates the run's starting generator (``init_generator``: the texture rule's reference) and every
 ``checkpoints/step_*.pt`` (and ``best.pt``) with the trainer's own Validator in fp32, prints one row each, and names the one
-``srgan.train.loop.selection_score`` ranks first. For runs made before the trainer picked by texture, and to
+``srgan.train.validate.selection_score`` ranks first. For runs made before the trainer picked by texture, and to
 re-pick on more validation images than the run validated on (``--max-images``). The benchmark sets play
 no part: only the run's ``val`` images are read.
 """
@@ -20,7 +20,10 @@ from pathlib import Path
 import torch
 
 from srgan.errors import SrganError
-from srgan.train.loop import Validator, _build_model, _load_init_generator, load_run_config, selection_score
+from srgan.train.checkpoint import exported_weights
+from srgan.train.config import load_run_config
+from srgan.train.networks import build_model, load_init_generator
+from srgan.train.validate import Validator, selection_score
 
 
 def main() -> int:
@@ -53,13 +56,12 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
         ckpts.append(best_pt)  # read last: a step file of the same step names it
     validator = Validator(cfg, cfg.image_channels)
     device = torch.device("cpu")
-    model = _build_model(cfg)
-    key = "denoiser" if cfg.kind == "denoiser" else "generator"
+    model = build_model(cfg)
 
     ref_psnr = None
     rows = []
     if cfg.selection in ("texture", "niqe") and cfg.init_generator:
-        _load_init_generator(model, cfg.init_generator)
+        load_init_generator(model, cfg.init_generator)
         metrics, _ = validator.run(model, device, "fp32")
         ref_psnr = metrics["val_psnr_y"]
         rows.append({"checkpoint": "start", "step": 0, **metrics})
@@ -71,7 +73,7 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
             continue
         seen.add(int(ckpt["step"]))
         # Runs with ema_decay validate and export the averaged generator, so that is what is re-picked.
-        model.load_state_dict(ckpt["models"].get(f"{key}_ema", ckpt["models"][key]))
+        model.load_state_dict(exported_weights(ckpt))
         metrics, _ = validator.run(model, device, "fp32")
         rows.append({"checkpoint": str(path), "step": int(ckpt["step"]), **metrics,
                      "score": selection_score(cfg, metrics, ref_psnr)})
@@ -85,7 +87,7 @@ def select(run: Path, max_images: int | None, rule: str | None, max_drop: float 
                  f"(start {ref_psnr:.4f} - {cfg.select_max_psnr_drop} dB)" if ref_psnr is not None else cfg.selection)
     print(f"rule: {rule_text}; {len(validator.items)} validation images; pick: step {best['step']}", flush=True)
     if json_out:
-        from srgan.io.images import atomic_write_bytes
+        from srgan.io.files import atomic_write_bytes
 
         doc = {"run": str(run), "rule": rule_text, "images": len(validator.items), "rows": rows, "pick": best["checkpoint"]}
         atomic_write_bytes(Path(json_out), (json.dumps(doc, indent=2) + "\n").encode())

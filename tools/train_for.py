@@ -78,7 +78,7 @@ def main() -> None:
     t_start = time.time()
     step, ckpt = latest_step(args.run)
     from srgan.errors import SrganError
-    from srgan.train.loop import load_config
+    from srgan.train.config import load_config
 
     try:  # the run's config with the overrides, as srgan train will resolve it (and a bad --set fails here)
         cfg = load_config(args.run / "config.yaml", sets=args.set)

@@ -36,7 +36,8 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from srgan.train.loop import load_config, train
+    from srgan.train.config import load_config
+    from srgan.train.loop import train
 
     overrides = {
         "data": a.data, "val": a.val, "steps": a.steps, "batch_size": a.batch_size, "crop": a.crop,
@@ -78,7 +79,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
     print(run_report(
         a.out, datasets=a.datasets, quick=a.quick, peers_dir=a.peers, srgan_run=a.srgan_run,
-        bm3d_images=a.bm3d_images, device=a.device,
+        bm3d_images=a.bm3d_images, device=a.device, shared=a.shared,
     ))
     return 0
 
@@ -246,9 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"srgan {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # The order here is the order of `srgan --help`.
+    _add_train_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_report_parser(sub)
+    _add_degrade_parser(sub)
+    _add_upscale_parser(sub)
+    _add_denoise_parser(sub)
+    _add_restore_parser(sub)
+    _add_models_parser(sub)
+    _add_info_parser(sub)
+    _add_export_parser(sub)
+    _add_plot_parser(sub)
+    _add_serve_parser(sub)
+    return p
 
-    t = sub.add_parser(
-        "train", formatter_class=_formatter,
+
+def _command(sub, name: str, func, help: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand's parser, formatted like every other, that runs ``func``."""
+    q = sub.add_parser(name, formatter_class=_formatter, help=help, description=description)
+    q.set_defaults(func=func)
+    return q
+
+
+def _add_train_parser(sub) -> None:
+    t = _command(
+        sub, "train", cmd_train,
         help="train SRResNet, SRGAN or the denoiser from a YAML config",
         description="Train a model. Flags override the YAML (flags left out keep the config's values); "
         "--set reaches any other config key. "
@@ -267,18 +291,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train")
     t.add_argument("--seed", type=int, help="seed for initialisation and data order")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable; dotted keys reach nested ones)")
-    t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser(
-        "evaluate", formatter_class=_formatter,
+
+# The evaluate and report help texts name these defaults; srgan.bench.places applies them.
+_PEERS_HELP = "where peer models live (default $SRGAN_PEERS_DIR, else ../shared/peers)"
+
+
+def _add_evaluate_parser(sub) -> None:
+    from srgan.bench.peers import DENOISE_PEERS, SR_PEERS
+
+    e = _command(
+        sub, "evaluate", cmd_evaluate,
         help="PSNR/SSIM on benchmark sets with the field's protocol",
         description="Evaluate a model on datasets: PSNR and SSIM on the Y channel (BT.601), border of `scale` "
         "pixels removed, plus RGB PSNR/SSIM and the no-reference NIQE of the output (on Y, same border; lower is "
         "more natural). A DATASET is a benchmark folder with HR/ (and LR_bicubic/X<scale>/), "
         "a flat folder of HR images, or a .txt list of HR image paths relative to the file.",
     )
-    from srgan.bench.peers import DENOISE_PEERS, SR_PEERS
-
     e.add_argument(
         "--model", default="bicubic",
         help="bicubic, a shipped model name, a .safetensors file, a checkpoint, a run folder, or another project's "
@@ -294,13 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run the model")
     e.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="fp32", help="model precision "
                    "(int8: the ×4 generators quantized, on the CPU through ONNX Runtime)")
-    e.add_argument("--peers", metavar="DIR", help="where peer models live (default $SRGAN_PEERS_DIR, else ../shared/peers)")
+    e.add_argument("--peers", metavar="DIR", help=_PEERS_HELP)
     e.add_argument("--no-niqe", action="store_true", help="skip NIQE (no-reference, on Y; about 35 ms per 481×321 "
                    "output, a third of a bicubic evaluation); its fields are then null")
-    e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser(
-        "report", formatter_class=_formatter,
+
+def _add_report_parser(sub) -> None:
+    r = _command(
+        sub, "report", cmd_report,
         help="measure bicubic, the peers and our models; write RESULTS.md, CSVs and figures",
         description="Run the ×4 benchmark (bicubic, every peer found, every shipped model) on Set5, Set14, BSD100 "
         "and the validation cats, the denoising benchmark (noisy, NL-means with h tuned per σ, BM3D on a fixed "
@@ -311,14 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="docs", metavar="DIR", help="output folder")
     r.add_argument("--datasets", nargs="+", metavar="DATASET", help="datasets as for evaluate (default: ../shared Set5, Set14, BSD100 and configs/cats_val.txt)")
     r.add_argument("--quick", action="store_true", help="a smoke test: the first two images of each dataset (default Set5 alone), no BM3D")
-    r.add_argument("--peers", metavar="DIR", help="where peer models live (default $SRGAN_PEERS_DIR, else ../shared/peers)")
+    r.add_argument("--shared", metavar="DIR", help="the shared folder with data/benchmark, data/cats and peers (default: "
+                   "../shared beside the working directory, else beside the source checkout)")
+    r.add_argument("--peers", metavar="DIR", help=_PEERS_HELP)
     r.add_argument("--srgan-run", metavar="RUN_DIR", help="a training run folder whose samples/ make the training-progress figure")
     r.add_argument("--bm3d-images", type=int, metavar="N", help="BM3D on the first N BSD100 images (default 10; 0 skips it)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run our models")
-    r.set_defaults(func=cmd_report)
 
-    d = sub.add_parser(
-        "degrade", formatter_class=_formatter,
+
+def _add_degrade_parser(sub) -> None:
+    d = _command(
+        sub, "degrade", cmd_degrade,
         help="make LR (and/or noisy) images from HR images",
         description="HR images -> LR images with the same file names, as PNG: MATLAB-compatible bicubic ×SCALE "
         "downscale (uint8 mode), then, if asked, clipped Gaussian noise. --scale 1 --noise S makes noisy copies only.",
@@ -328,101 +361,113 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--scale", type=int, default=4, help="downscaling factor (1: no resize)")
     d.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise σ on the [0,1] scale, added after the downscale")
     d.add_argument("--seed", type=int, default=0, help="noise seed")
-    d.set_defaults(func=cmd_degrade)
 
-    # --- inference
-    models_help = "a shipped model name (see srgan models), a .safetensors file with its card, a checkpoint or a run folder"
 
-    def run_options(q: argparse.ArgumentParser, model_help: str | None, model_default: str | None, default_suffix: str) -> None:
-        q.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
-        q.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="an output file when there is one input and "
-                       "OUTPUT ends in .png/.jpg/.jpeg/.webp/.tif/.tiff; otherwise a folder (created when absent)")
-        if model_help:
-            q.add_argument("--model", default=model_default, help=model_help)
-        # 16 is srgan.infer.model.DEFAULT_OVERLAP (not imported: it would load torch for --help).
-        q.add_argument("--tile", type=int, metavar="PX", help="tile side in input pixels, so memory is bounded by the tile, "
-                       "not the image; 0: the whole image at once (default: 256 on CPUs, as large as fits on a GPU)")
-        q.add_argument("--tile-overlap", type=int, default=16, metavar="PX", help="context pixels around each tile, blended smoothly")
-        q.add_argument("--suffix", default=None, help=f"added to each output file name in a folder (default {default_suffix})")
-        q.add_argument("--ext", choices=["auto", "png", "jpg", "webp", "tif"], default="auto", help="output format in a folder; "
-                       "auto: the input's (PNG when it has alpha or 16 bits the format cannot keep)")
-        q.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
-        q.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where to run the model")
-        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto", help="auto: on CPUs "
-                       "the faster of fp32 and bf16, measured once per machine and model (srgan info); fp16 on GPUs. int8 "
-                       "(×4 models, CPU, needs srgan[onnx]): fastest on CPUs with VNNI, 0.07-0.3 dB PSNR below fp32")
-        q.add_argument("--max-pixels", type=int, default=100_000_000, metavar="N", help="refuse larger input images "
-                       "(decompression-bomb guard; 0: no limit)")
-        q.add_argument("--max-output-pixels", type=int, default=DEFAULT_MAX_OUTPUT_PIXELS, metavar="N", help="refuse "
-                       "(exit 2) a result with more pixels, before any work: a 6000x4000 photo x4 is 384 MP and an hour "
-                       "on 2 CPU cores (0: no limit). PNG results of any size are written in bounded memory")
-        q.add_argument("--no-progress", action="store_true", help="no progress bar (it shows on a terminal only)")
+# --- inference
 
-    up = sub.add_parser(
-        "upscale", formatter_class=_formatter, help="super-resolve photos (×4)",
+_MODELS_HELP = "a shipped model name (see srgan models), a .safetensors file with its card, a checkpoint or a run folder"
+
+
+def _add_run_options(q: argparse.ArgumentParser, model_help: str | None, model_default: str | None, default_suffix: str) -> None:
+    """The inputs, output, model, tiling, format and device options upscale, denoise and restore share."""
+    q.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
+    q.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="an output file when there is one input and "
+                   "OUTPUT ends in .png/.jpg/.jpeg/.webp/.tif/.tiff; otherwise a folder (created when absent)")
+    if model_help:
+        q.add_argument("--model", default=model_default, help=model_help)
+    # 16 is srgan.infer.model.DEFAULT_OVERLAP (not imported: it would load torch for --help).
+    q.add_argument("--tile", type=int, metavar="PX", help="tile side in input pixels, so memory is bounded by the tile, "
+                   "not the image; 0: the whole image at once (default: 256 on CPUs, as large as fits on a GPU)")
+    q.add_argument("--tile-overlap", type=int, default=16, metavar="PX", help="context pixels around each tile, blended smoothly")
+    q.add_argument("--suffix", default=None, help=f"added to each output file name in a folder (default {default_suffix})")
+    q.add_argument("--ext", choices=["auto", "png", "jpg", "webp", "tif"], default="auto", help="output format in a folder; "
+                   "auto: the input's (PNG when it has alpha or 16 bits the format cannot keep)")
+    q.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
+    q.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where to run the model")
+    q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto", help="auto: on CPUs "
+                   "the faster of fp32 and bf16, measured once per machine and model (srgan info); fp16 on GPUs. int8 "
+                   "(×4 models, CPU, needs srgan[onnx]): fastest on CPUs with VNNI, 0.07-0.3 dB PSNR below fp32")
+    q.add_argument("--max-pixels", type=int, default=100_000_000, metavar="N", help="refuse larger input images "
+                   "(decompression-bomb guard; 0: no limit)")
+    q.add_argument("--max-output-pixels", type=int, default=DEFAULT_MAX_OUTPUT_PIXELS, metavar="N", help="refuse "
+                   "(exit 2) a result with more pixels, before any work: a 6000x4000 photo x4 is 384 MP and an hour "
+                   "on 2 CPU cores (0: no limit). PNG results of any size are written in bounded memory")
+    q.add_argument("--no-progress", action="store_true", help="no progress bar (it shows on a terminal only)")
+
+
+def _add_upscale_parser(sub) -> None:
+    up = _command(
+        sub, "upscale", cmd_upscale, help="super-resolve photos (×4)",
         description="Super-resolve images. The default model is srresnet-x4 (faithful, PSNR-oriented), unless the "
         "GAN-trained srgan-x4 has met the project's quality bar (srgan info prints which); pick either with --model. EXIF, the ICC profile, 16 bits and alpha "
         "(resized with bicubic) are kept. A bad file is reported and skipped; the exit code is 1 if any failed.",
     )
-    run_options(up, f"{models_help} (default: srgan info's default upscaler)", None, "_x<scale>, e.g. _x4")
+    _add_run_options(up, f"{_MODELS_HELP} (default: srgan info's default upscaler)", None, "_x<scale>, e.g. _x4")
     up.add_argument("--outscale", type=float, metavar="F", help="final scale if not the model's (bicubic resize of its output)")
-    up.set_defaults(func=cmd_upscale)
 
-    dn = sub.add_parser(
-        "denoise", formatter_class=_formatter, help="remove noise from photos (blind Gaussian denoising)",
+
+def _add_denoise_parser(sub) -> None:
+    dn = _command(
+        sub, "denoise", cmd_denoise, help="remove noise from photos (blind Gaussian denoising)",
         description="Denoise images with the denoising autoencoder; same input, output and error rules as srgan upscale.",
     )
-    run_options(dn, models_help, "denoiser", "_denoised")
-    dn.set_defaults(func=cmd_denoise)
+    _add_run_options(dn, _MODELS_HELP, "denoiser", "_denoised")
 
-    rs = sub.add_parser(
-        "restore", formatter_class=_formatter, help="denoise, then super-resolve",
+
+def _add_restore_parser(sub) -> None:
+    rs = _command(
+        sub, "restore", cmd_restore, help="denoise, then super-resolve",
         description="Denoise each image, then super-resolve it (noisy -> denoised -> generated).",
     )
-    run_options(rs, None, None, "_restored")
-    rs.add_argument("--denoiser", default="denoiser", help="the denoiser: " + models_help)
-    rs.add_argument("--upscaler", default=None, help="the upscaler: " + models_help + " (default: srgan info's default upscaler)")
+    _add_run_options(rs, None, None, "_restored")
+    rs.add_argument("--denoiser", default="denoiser", help="the denoiser: " + _MODELS_HELP)
+    rs.add_argument("--upscaler", default=None, help="the upscaler: " + _MODELS_HELP + " (default: srgan info's default upscaler)")
     rs.add_argument("--save-intermediate", action="store_true", help="also save the denoised image as <name>_denoised.<ext>")
-    rs.set_defaults(func=cmd_restore)
 
-    ms = sub.add_parser(
-        "models", formatter_class=_formatter, help="list the shipped models with their model cards",
+
+def _add_models_parser(sub) -> None:
+    ms = _command(
+        sub, "models", cmd_models, help="list the shipped models with their model cards",
         description="The models shipped with srgan: kind, scale, training data, steps and metrics from each model card.",
     )
     ms.add_argument("--json", action="store_true", help="print the cards as one JSON list")
-    ms.set_defaults(func=cmd_models)
 
-    inf = sub.add_parser(
-        "info", formatter_class=_formatter, help="this machine, and which precision auto picks for each model",
+
+def _add_info_parser(sub) -> None:
+    inf = _command(
+        sub, "info", cmd_info, help="this machine, and which precision auto picks for each model",
         description="Print the CPU, torch and cache folder, and for each model which precision --precision auto "
         "runs on the CPU: the faster of fp32 and bf16 by a timed probe of the real network (about 2 s per model "
         "the first time, then cached per CPU, thread count, torch version and weights).",
     )
     inf.add_argument("--model", action="append", metavar="NAME_OR_FILE", help="a model to probe (repeatable; default: every shipped model)")
     inf.add_argument("--json", action="store_true", help="print it as JSON")
-    inf.set_defaults(func=cmd_info)
 
-    ex = sub.add_parser(
-        "export", formatter_class=_formatter, help="export a model to ONNX (dynamic height and width)",
+
+def _add_export_parser(sub) -> None:
+    ex = _command(
+        sub, "export", cmd_export, help="export a model to ONNX (dynamic height and width)",
         description="Write a single-file ONNX model (BatchNorm folded, weights inside) with dynamic height and width, "
         "then run it with ONNX Runtime on a test image and print the largest difference from PyTorch. "
         "Needs the onnx extra: pip install 'srgan[onnx]'.",
     )
-    ex.add_argument("--model", required=True, help=models_help)
+    ex.add_argument("--model", required=True, help=_MODELS_HELP)
     ex.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="the ONNX file to write")
     ex.add_argument("--opset", type=int, default=17, help="ONNX opset version")
-    ex.set_defaults(func=cmd_export)
 
-    pl = sub.add_parser(
-        "plot", formatter_class=_formatter,
+
+def _add_plot_parser(sub) -> None:
+    pl = _command(
+        sub, "plot", cmd_plot,
         help="draw a run's loss and validation PSNR curves",
         description="Read RUN_DIR/metrics.jsonl and write RUN_DIR/loss.png and RUN_DIR/psnr.png.",
     )
     pl.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder")
-    pl.set_defaults(func=cmd_plot)
 
-    s = sub.add_parser(
-        "serve", formatter_class=_formatter,
+
+def _add_serve_parser(sub) -> None:
+    s = _command(
+        sub, "serve", cmd_serve,
         help="a local web page (and HTTP API) to upscale, denoise and compare photos",
         description="Serve a page to drop a photo on, run a model and compare before and after, plus the HTTP API "
         "behind it (POST /api/upscale, /api/denoise, /api/restore; docs at /docs). Needs the web extra: "
@@ -434,8 +479,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-upload-mb", type=float, default=25.0, metavar="N", help="largest upload, in MB")
     s.add_argument("--max-pixels", type=int, default=8_000_000, metavar="N", help="largest upload, in pixels (0: no limit)")
     s.add_argument("--queue-size", type=int, default=4, metavar="N", help="requests that may wait while one runs")
-    s.set_defaults(func=cmd_serve)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from PIL import Image
 
 from conftest import shared_or_skip, smooth_image
 from srgan.cli import main
-from srgan.bench.evaluate import evaluate
+from srgan.bench.evaluate import evaluate, write_csv
 from srgan.ops.imresize import imresize_uint8
 from srgan.ops.niqe import niqe
 
@@ -117,3 +117,35 @@ def test_table_output(tmp_path, capsys):
     assert out[0].split()[:6] == ["dataset", "model", "scale", "images", "psnr_y", "ssim_y"]
     assert "niqe" in out[0].split()
     assert out[1].split()[:4] == ["flat", "bicubic", "4", "2"]
+
+
+def test_write_csv_round_trips_and_rounds_floats_only_when_asked(tmp_path):
+    rows = [{"dataset": "Set5", "image": "1.5", "psnr": 31.123456789, "niqe": None},
+            {"dataset": "Set5", "image": "b.png", "psnr": float("inf"), "niqe": np.float64(5.5)}]
+    path = tmp_path / "rows.csv"
+    write_csv(path, rows)
+    back = list(csv.DictReader(path.open()))
+    assert [float(r["psnr"]) for r in back] == [31.123456789, float("inf")]
+    assert [r["niqe"] for r in back] == ["", "5.5"] and back[0]["image"] == "1.5"
+    write_csv(path, rows, decimals=4)
+    assert path.read_text().splitlines() == ["dataset,image,psnr,niqe", "Set5,1.5,31.1235,", "Set5,b.png,inf,5.5000"]
+    write_csv(path, [])
+    assert path.read_text() == ""
+
+
+def test_write_csv_failing_midway_leaves_the_old_file_whole(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("the old rows\n")
+    # The second row has a column the first has not: DictWriter raises after the header and first row.
+    with pytest.raises(ValueError):
+        write_csv(path, [{"a": 1.0}, {"a": 2.0, "b": 3.0}])
+    assert path.read_text() == "the old rows\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.csv"]  # no temporary file left behind
+
+
+def test_per_image_rows_are_the_csv_rows(tmp_path):
+    folder = _flat(tmp_path, gray_one=False)
+    rows, csv_path = [], tmp_path / "rows.csv"
+    res = evaluate("bicubic", [str(folder)], per_image_csv=csv_path, per_image_rows=rows, with_niqe=False)
+    assert [r["image"] for r in rows] == ["0.png", "1.png"] and res[0]["psnr_y"] == round(np.mean([r["psnr_y"] for r in rows]), 4)
+    assert [float(r["psnr_y"]) for r in csv.DictReader(csv_path.open())] == [r["psnr_y"] for r in rows]

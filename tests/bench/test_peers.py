@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED, shared_or_skip
+from conftest import shared_or_skip
 from srgan.cli import main
 from srgan.errors import SrganError
-from srgan.io.images import read_u8
+from srgan.io.read import read_u8
 from srgan.ops.imresize import imresize_uint8
 from srgan.ops.metrics import psnr_y
-from srgan.bench.peers import SR_PEERS, PeerUnavailable, load_peer, peers_dir
+from srgan.bench.peers import SR_PEERS, PeerUnavailable, load_peer
 
 # PSNR-Y gain over bicubic that each peer must reach on the butterfly crop below. The OpenCV models,
 # leftthomas and the RDNs beat bicubic in their SOURCE.md and in the CEO's Set5/Set14/BSD100 numbers;
@@ -71,14 +71,6 @@ def test_missing_files_skip_with_the_reason(tmp_path):
             continue
         with pytest.raises(PeerUnavailable, match=re.escape(title) + " skipped: .*not found"):
             load_peer(name, root=tmp_path)
-
-
-def test_peers_dir_flag_beats_env_beats_default(tmp_path, monkeypatch):
-    monkeypatch.delenv("SRGAN_PEERS_DIR", raising=False)
-    assert peers_dir() == SHARED / "peers"
-    monkeypatch.setenv("SRGAN_PEERS_DIR", str(tmp_path))
-    assert peers_dir() == tmp_path
-    assert peers_dir(tmp_path / "x") == tmp_path / "x"
 
 
 def test_leftthomas_loader_is_strict(tmp_path):

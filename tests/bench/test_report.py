@@ -1,12 +1,12 @@
-"""srgan report: a quick run writes RESULTS.md, the CSVs and figures; the figure builders on fake inputs."""
+"""srgan report: a quick run writes RESULTS.md, the CSVs and figures; where its data comes from by default."""
 
-import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import smooth_image
+from srgan.bench.report import cats_list, default_datasets
 from srgan.cli import main
-from srgan.ops.imresize import imresize_uint8
-from srgan.bench.report import progress_panel, restore_panel
+from srgan.errors import SrganError
 
 
 def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, capsys):
@@ -33,46 +33,44 @@ def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, cap
     csv_lines = (out / "results" / "x4_per_image.csv").read_text().splitlines()
     assert csv_lines[0].startswith("dataset,image,model,psnr_y") and any(",bicubic," in l for l in csv_lines)
     assert "niqe" in csv_lines[0].split(",")
+    # Metrics with four decimals; the small image's NIQE, which NIQE cannot measure, empty.
+    small = next(l for l in csv_lines if l.startswith("tiny,0.png,bicubic,")).split(",")
+    assert all(len(v.split(".")[1]) == 4 for v in small[3:8]) and small[8] == ""
     if "h = " in text:  # NL-means ran (opencv-contrib installed): tuned h printed, rows in the table
         assert "| OpenCV NL-means (h tuned per σ) | " in text
         assert (out / "results" / "denoise_per_image.csv").read_text().count("\n") >= 5
 
 
-def _fake_sample_panel(step_value: int, c: int = 40) -> np.ndarray:
-    """Two rows of LR | bicubic | output | HR tiles, each c×c padded by 2 white pixels, like train.Validator.panel."""
-    rows = []
-    for r in range(2):
-        tiles = [np.full((c, c, 3), v, np.uint8) for v in (10 + r, 20 + r, step_value, 40 + r)]
-        rows.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1))
-    return np.concatenate(rows, 0)
+def test_default_datasets_are_the_benchmark_sets_in_the_shared_folder(tmp_path):
+    bench = tmp_path / "shared" / "data" / "benchmark"
+    for name in ("Set5", "BSD100"):
+        (bench / name / "HR").mkdir(parents=True)
+    (bench / "Set14").mkdir()  # no HR/: not a benchmark set
+    cats = tmp_path / "cats_val.txt"
+    assert default_datasets(False, tmp_path / "shared", None) == [str(bench / "Set5"), str(bench / "BSD100")]
+    assert default_datasets(False, tmp_path / "shared", cats)[-1] == str(cats)
+    assert default_datasets(True, tmp_path / "shared", cats) == [str(bench / "Set5")]
+    with pytest.raises(SrganError, match="no benchmark data under .*--shared DIR"):
+        default_datasets(False, tmp_path / "elsewhere", None)
 
 
-def test_progress_panel_takes_lr_original_and_the_output_at_several_steps(tmp_path):
-    run = tmp_path / "run"
-    (run / "samples").mkdir(parents=True)
-    (run / "config.yaml").write_text("kind: srgan\n")
-    for i, step in enumerate([100, 200, 300, 400, 500, 600, 700]):
-        Image.fromarray(_fake_sample_panel(100 + i)).save(run / "samples" / f"step_{step:07d}.png")
-    panel, caption = progress_panel(run, steps=4, tile=32)
-    px = np.asarray(panel)
-    assert "srgan run run" in caption and "4 steps" in caption
-    # One row of six 32-px tiles: LR, original, then steps 100, 300, 500, 700 (picked evenly).
-    assert px.shape[1] == 6 * (32 + 3) + 3
-    centres = [px[3 + 16, 3 + 35 * k + 16, 0] for k in range(6)]
-    assert centres == [10, 40, 100, 102, 104, 106]
+def test_the_cats_list_counts_only_when_its_photos_are_there(tmp_path):
+    checkout = tmp_path / "repo"
+    (checkout / "configs").mkdir(parents=True)
+    assert cats_list(checkout) is None
+    (checkout / "configs" / "cats_val.txt").write_text("# paths relative to this file\n../../shared/data/cats/cat.0.jpg\n")
+    assert cats_list(checkout) is None  # a checkout without ../shared
+    (tmp_path / "shared" / "data" / "cats").mkdir(parents=True)
+    Image.fromarray(smooth_image(32, 32)).save(tmp_path / "shared" / "data" / "cats" / "cat.0.jpg")
+    assert cats_list(checkout) == checkout / "configs" / "cats_val.txt"
 
 
-def test_restore_panel_has_a_row_per_sigma():
-    photo = smooth_image(48, 64)
-    panel = restore_panel(photo, lambda a: a, lambda a: imresize_uint8(a, scale=4), (0.1, 0.5), box=(8, 8, 16))
-    w, h = panel.size
-    assert w == 3 * (64 + 3) + 3 and h == 2 * (64 + 13 + 3) + 3
+def test_report_flags_reach_run_report(tmp_path, monkeypatch, capsys):
+    import srgan.bench.report as report
 
-
-def test_labels_with_greek_and_times_print_as_letters_not_empty_boxes():
-    from srgan.bench.report import _label_grid
-
-    tile = np.full((20, 70, 3), 255, np.uint8)
-    fancy = np.asarray(_label_grid([[("noisy σ=0.1", tile), ("generated ×4", tile)]]))
-    plain = np.asarray(_label_grid([[("noisy sigma =0.1", tile), ("generated x4", tile)]]))
-    assert np.array_equal(fancy, plain)
+    seen = {}
+    monkeypatch.setattr(report, "run_report", lambda out, **kw: seen.update(out=out, **kw) or tmp_path / "RESULTS.md")
+    assert main(["report", "--out", "o", "--shared", "s", "--peers", "p", "--quick", "--bm3d-images", "0"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "RESULTS.md")
+    assert (seen["out"], seen["shared"], seen["peers_dir"], seen["quick"], seen["bm3d_images"]) == ("o", "s", "p", True, 0)
+    assert seen["device"] == "cpu" and seen["datasets"] is None

@@ -19,7 +19,7 @@ from srgan.models import zoo
 from srgan.cli import main
 from srgan.errors import SrganError
 from srgan.infer.fast import FusedGenerator, InferenceGenerator, fold_batchnorm, prepare
-from srgan.io.images import from_array
+from srgan.io.picture import from_array
 from srgan.infer.model import DEFAULT_OVERLAP, DEFAULT_TILE, Tiling, load
 from srgan.ops.metrics import psnr_rgb
 from srgan.models.denoiser import DenoisingAutoencoder
@@ -346,7 +346,9 @@ def test_single_file_output_keeps_exif_icc_and_16_bits(tmp_path, models, capsys)
     assert big.info.get("icc_profile") == icc
     assert big.getexif()[ORIENTATION] == 1 and big.getexif()[0x010F] == "TestCam"
 
-    from srgan.io.images import from_array, read_image, write_image
+    from srgan.io.picture import from_array
+    from srgan.io.read import read_image
+    from srgan.io.write import write_image
 
     write_image(tmp_path / "w.png", from_array(smooth_image(9, 11).astype(np.uint16) * 257))
     assert main(["upscale", str(tmp_path / "w.png"), "-o", str(tmp_path / "o16"), "--model", str(models["gen"])]) == 0

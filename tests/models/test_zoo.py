@@ -53,3 +53,64 @@ def test_bad_files_are_one_line_errors(tmp_path, content):
         zoo.build_from_state({"foo.weight": torch.zeros(1)})
     with pytest.raises(SrganError, match="unknown model"):
         zoo.resolve("no-such-model")
+
+
+# ------------------------------------------------------------------------------------------- model cards
+
+
+@pytest.mark.parametrize("name", ["srresnet-x4", "srgan-x4", "denoiser"])
+def test_shipped_cards_read_and_write_back_unchanged(tmp_path, name):
+    shipped = zoo.shipped_models().get(name)
+    if shipped is None:
+        pytest.skip(f"{name} weights not shipped yet")
+    text = shipped.with_suffix(".json").read_text()
+    card = zoo.ModelCard.read(shipped)
+    assert card.name == name and card.kind in ("srresnet", "srgan", "denoiser") and card.steps > 0
+    card.write(tmp_path / "copy.safetensors")
+    assert (tmp_path / "copy.json").read_text() == text  # same keys, order, nulls and values
+
+
+def test_card_keeps_unknown_keys_and_nulls_and_updates_by_name():
+    d = {"name": "m", "kind": "srgan", "noise_sigma": None, "custom": {"a": 1}, "steps": 3}
+    card = zoo.ModelCard.from_dict(d)
+    assert card.extra == {"custom": {"a": 1}} and card.to_dict() == d
+    assert list(card.to_dict()) == ["name", "kind", "steps", "noise_sigma", "custom"]  # known keys in card order
+    new = card.updated(steps=None, note="n", other=2, noise_sigma=[0.1, 0.2])
+    assert new.to_dict() == {"name": "m", "kind": "srgan", "noise_sigma": [0.1, 0.2], "note": "n", "custom": {"a": 1}, "other": 2}
+    assert card.to_dict() == d  # updated() copies
+    assert zoo.ModelCard(kind="srresnet", nulls=frozenset({"loss_weights"})).to_dict() == {"kind": "srresnet", "loss_weights": None}
+
+
+def test_save_model_takes_a_card_object(tmp_path):
+    g = Generator(num_blocks=1, channels=8).eval()
+    zoo.save_model(tmp_path / "m.safetensors", g, zoo.ModelCard(kind="srgan", scale=4, blend=[{"weight": 1.0, "model": "a"}]))
+    assert json.loads((tmp_path / "m.json").read_text()) == {"kind": "srgan", "scale": 4, "blend": [{"weight": 1.0, "model": "a"}]}
+    assert zoo.build_from_state(*zoo.load_state(tmp_path / "m.safetensors"))[1] == "srgan"
+
+
+# ------------------------------------------------------------------------------------------ architectures
+
+
+def test_describe_reads_the_architecture_off_the_state_dict():
+    arch = zoo.describe(Generator(scale=2, num_blocks=3, channels=8, in_channels=1, out_channels=1).state_dict())
+    assert (arch.kind, arch.scale, arch.in_channels, arch.out_channels, arch.width, arch.blocks, arch.stride) == ("srresnet", 2, 1, 1, 8, 3, 1)
+    assert arch.arguments == {"scale": 2, "num_blocks": 3, "channels": 8, "in_channels": 1, "out_channels": 1}
+    arch = zoo.describe(DenoisingAutoencoder(channels=1, widths=(8, 16, 32), blocks_per_level=3).state_dict())
+    assert (arch.kind, arch.scale, arch.in_channels, arch.out_channels, arch.width, arch.blocks, arch.stride) == ("denoiser", 1, 1, 1, 8, 3, 4)
+    assert arch.build().config == DenoisingAutoencoder(channels=1, widths=(8, 16, 32), blocks_per_level=3).config
+
+
+def test_a_generator_is_srgan_only_when_its_card_says_so():
+    state = Generator(num_blocks=1, channels=8).state_dict()
+    assert zoo.build_from_state(state, {"kind": "srgan"})[1] == "srgan"
+    assert zoo.build_from_state(state, zoo.ModelCard(kind="srgan"))[1] == "srgan"
+    assert zoo.build_from_state(state, {"kind": "denoiser"})[1] == "srresnet"  # a card cannot make it a denoiser
+    assert zoo.build_from_state(state)[1] == "srresnet"
+    den = DenoisingAutoencoder(widths=(8, 16), blocks_per_level=1).state_dict()
+    assert zoo.build_from_state(den, {"kind": "srgan"})[1] == "denoiser"
+
+
+def test_a_generator_state_dict_without_its_tail_is_one_line():
+    state = {k: v for k, v in Generator(num_blocks=1, channels=8).state_dict().items() if not k.startswith("tail.")}
+    with pytest.raises(SrganError, match="no tail.weight"):
+        zoo.build_from_state(state)

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from srgan.models import zoo
-from srgan.io.images import Picture, from_array, to_array
+from srgan.io.picture import Picture, from_array, to_array
 from srgan.models.denoiser import DenoisingAutoencoder
 from srgan.models.generator import Generator
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from srgan.ops.degrade import add_gaussian_noise
 from srgan.errors import SrganError
-from srgan.io.images import read_u8
+from srgan.io.read import read_u8
 
 DEFAULT_SIGMAS = (0.1, 0.2, 0.4, 0.5)
 
@@ -86,25 +86,37 @@ def evaluate(
     device: str = "auto",
     precision: str = "fp32",
     max_images: int | None = None,
-    per_image_csv: str | None = None,
-    peers_dir: str | None = None,
+    per_image_csv: str | Path | None = None,
+    peers_dir: str | Path | None = None,
     with_niqe: bool = True,
+    per_image_rows: list[dict] | None = None,
 ) -> list[dict]:
     """Per-dataset means (a dict per dataset, or per dataset and σ for denoisers); see the module docstring.
 
-    ``with_niqe=False`` skips NIQE (the ``niqe`` fields are then None), which saves about 35 ms per
-    BSD100-sized image.
+    Every image's metrics (dataset, image, model[, sigma] and each metric) go to ``per_image_csv`` and are
+    appended to the list ``per_image_rows``, when given. ``with_niqe=False`` skips NIQE (the ``niqe``
+    fields are then None), which saves about 35 ms per BSD100-sized image.
     """
-    from srgan.ops.imresize import imresize_uint8
-    from srgan.ops.metrics import hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
-
     if scale not in (2, 3, 4, 8):
         raise SrganError(f"--scale must be 2, 3, 4 or 8, not {scale}")
     fn, name, kind, backbone = load_upscaler(model, scale, device, precision, peers_dir)
     if kind == "denoiser":
-        return _evaluate_denoiser(fn, name, datasets, list(noise or DEFAULT_SIGMAS), max_images, per_image_csv)
-    if noise:
+        results, rows = _evaluate_denoiser(fn, name, datasets, list(noise or DEFAULT_SIGMAS), max_images)
+    elif noise:
         raise SrganError("--noise applies to denoiser models only")
+    else:
+        results, rows = _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe)
+    if per_image_csv:
+        write_csv(per_image_csv, rows)
+    if per_image_rows is not None:
+        per_image_rows.extend(rows)
+    return results
+
+
+def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe) -> tuple[list[dict], list[dict]]:
+    from srgan.ops.imresize import imresize_uint8
+    from srgan.ops.metrics import hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
+
     results, rows, no_niqe = [], [], []
     for spec in datasets:
         ds_name, pairs = find_dataset(spec, scale)
@@ -155,9 +167,7 @@ def evaluate(
         shown = ", ".join(no_niqe[:5]) + (f" and {len(no_niqe) - 5} more" if len(no_niqe) > 5 else "")
         print(f"srgan: note: NIQE left out of the mean for {len(no_niqe)} output(s) it cannot measure (it needs two "
               f"96×96 blocks with texture after the {scale}-pixel border): {shown}", file=sys.stderr)
-    if per_image_csv:
-        _write_csv(per_image_csv, rows)
-    return results
+    return results, rows
 
 
 def _niqe_or_none(sr: np.ndarray, scale: int) -> float | None:
@@ -170,7 +180,7 @@ def _niqe_or_none(sr: np.ndarray, scale: int) -> float | None:
         return None
 
 
-def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, per_image_csv) -> list[dict]:
+def _evaluate_denoiser(fn, name, datasets, sigmas, max_images) -> tuple[list[dict], list[dict]]:
     from srgan.ops.metrics import psnr_rgb, ssim_rgb
 
     results, rows = [], []
@@ -198,22 +208,26 @@ def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, per_image_csv) ->
                 "dataset": ds_name, "model": name, "scale": 1, "images": len(pairs), "sigma": sigma,
                 **{k: round(float(np.mean(v)), 4) for k, v in m.items()},
             })
-    if per_image_csv:
-        _write_csv(per_image_csv, rows)
-    return results
+    return results, rows
 
 
-def _write_csv(path: str, rows: list[dict]) -> None:
-    from srgan.io.images import atomic_write_bytes
-    import io
+def write_csv(path: str | Path, rows: list[dict], decimals: int | None = None) -> None:
+    """Rows (dicts with the first row's keys) as CSV at ``path``, atomically: a failed write leaves ``path`` as it was.
 
-    if not rows:
-        return
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_bytes(Path(path), buf.getvalue().encode())
+    ``decimals`` rounds float cells (the committed report CSVs use 4: more than the metrics mean, and
+    small diffs); None writes them in full. None cells are empty; no rows make an empty file.
+    """
+    from srgan.io.files import atomic_path
+
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows if decimals is None else ({k: _rounded(v, decimals) for k, v in r.items()} for r in rows))
+
+
+def _rounded(v, decimals: int):
+    return f"{v:.{decimals}f}" if isinstance(v, (float, np.floating)) else v
 
 
 def print_table(results: list[dict], file=None) -> None:

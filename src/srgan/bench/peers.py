@@ -1,9 +1,10 @@
 """Other projects' models, run offline beside ours so the report compares like with like.
 
-Super-resolution peers are read from ``../shared/peers`` (see each folder's SOURCE.md), never copied into
-the repository: OpenCV's dnn_superres ESPCN / FSRCNN / LapSRN, the public leftthomas SRGAN generator,
-the UpscalerJS RDN models ("esrgan-slim", "esrgan-medium") and Real-ESRGAN through ncnn. Denoising peers
-are classical methods from packages: OpenCV's non-local means and BM3D.
+Super-resolution peers are read from ``../shared/peers`` (see each folder's SOURCE.md; the folder is
+found by :func:`srgan.bench.places.peers_dir`), never copied into the repository: OpenCV's dnn_superres
+ESPCN / FSRCNN / LapSRN, the public leftthomas SRGAN generator, the UpscalerJS RDN models ("esrgan-slim",
+"esrgan-medium") and Real-ESRGAN through ncnn. Denoising peers are classical methods from packages:
+OpenCV's non-local means and BM3D.
 
 Each SR peer becomes a function ``uint8 H×W×C RGB LR → uint8 H·s×W·s×C``, like our own models, so
 ``srgan evaluate --model peer:NAME`` runs the one protocol in evaluate.py on it. Gray inputs are given to
@@ -13,10 +14,10 @@ raises :class:`PeerUnavailable` with the reason, which the report prints as a sk
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from srgan.bench.places import peers_dir
 from srgan.errors import SrganError
 
 # name → title, in the order the report lists them.
@@ -48,17 +49,6 @@ Upscaler = Callable[["np.ndarray"], "np.ndarray"]
 
 class PeerUnavailable(SrganError):
     """A peer whose files or package are missing on this machine; the message says which."""
-
-
-def peers_dir(override: str | Path | None = None) -> Path:
-    """``--peers DIR``, else ``$SRGAN_PEERS_DIR``, else ``../shared/peers`` beside the repository."""
-    if override:
-        return Path(override)
-    if os.environ.get("SRGAN_PEERS_DIR"):
-        return Path(os.environ["SRGAN_PEERS_DIR"])
-    import srgan
-
-    return Path(srgan.__file__).resolve().parents[3] / "shared" / "peers"
 
 
 def load_peer(spec: str, scale: int = 4, root: str | Path | None = None) -> tuple[Callable, str, str]:
@@ -213,37 +203,23 @@ def _leftthomas(path: Path) -> Upscaler:
 
 
 def _leftthomas_generator(scale: int):
-    """The generator of leftthomas/SRGAN (2018), with its module names, so its state dict loads strictly."""
+    """The generator of leftthomas/SRGAN (2018), with its module names, so its state dict loads strictly.
+
+    Its residual and sub-pixel blocks are ours (srgan.models.generator) to the parameter: the same layers
+    under the same names (their PixelShuffle, named differently, holds no weights).
+    """
     import math
 
     import torch
     from torch import nn
 
-    class Residual(nn.Module):
-        def __init__(self, ch: int) -> None:
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(ch, ch, 3, padding=1), nn.BatchNorm2d(ch)
-            self.prelu = nn.PReLU()
-            self.conv2, self.bn2 = nn.Conv2d(ch, ch, 3, padding=1), nn.BatchNorm2d(ch)
-
-        def forward(self, x):
-            return x + self.bn2(self.conv2(self.prelu(self.bn1(self.conv1(x)))))
-
-    class Upsample(nn.Module):
-        def __init__(self, ch: int) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(ch, ch * 4, 3, padding=1)
-            self.pixel_shuffle = nn.PixelShuffle(2)
-            self.prelu = nn.PReLU()
-
-        def forward(self, x):
-            return self.prelu(self.pixel_shuffle(self.conv(x)))
+    from srgan.models.generator import ResidualBlock, Upsample
 
     class Generator(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.block1 = nn.Sequential(nn.Conv2d(3, 64, 9, padding=4), nn.PReLU())
-            self.block2, self.block3, self.block4, self.block5, self.block6 = (Residual(64) for _ in range(5))
+            self.block2, self.block3, self.block4, self.block5, self.block6 = (ResidualBlock(64) for _ in range(5))
             self.block7 = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.PReLU())
             ups = [Upsample(64) for _ in range(int(math.log2(scale)))]
             self.block8 = nn.Sequential(*ups, nn.Conv2d(64, 3, 9, padding=4))
@@ -285,22 +261,31 @@ def keras_graph(model_json: Path):
     """
     import json
 
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
     doc = json.loads(model_json.read_text())
     if doc.get("format") != "layers-model":
         raise SrganError(f"{model_json}: not a TF.js layers model (format {doc.get('format')!r})")
     graph = doc["modelTopology"]["model_config"]["config"]
-    layers = graph["layers"]
-    output = graph["output_layers"][0][0]
     folder = model_json.parent
+    state = _keras_weights(doc["weightsManifest"], folder)
+    net = _keras_module(graph["layers"], graph["output_layers"][0][0], state, model_json)
+    prefixed = {f"convs.{k}": v for k, v in state.items()}
+    try:
+        net.load_state_dict(prefixed, strict=True)
+    except RuntimeError as e:
+        raise SrganError(f"{folder}: weights do not fit model.json ({' '.join(str(e).split())[:300]})") from None
+    return net.eval()
 
-    # Read the shards in manifest order; every byte must belong to a listed weight.
+
+def _keras_weights(manifest: list[dict], folder: Path) -> dict:
+    """The weight shards as PyTorch tensors named ``LAYER.weight`` / ``LAYER.bias``, read in manifest order.
+
+    Every byte must belong to a listed weight: a shard longer or shorter than its manifest is refused.
+    """
+    import numpy as np
+    import torch
+
     state = {}
-    for group in doc["weightsManifest"]:
+    for group in manifest:
         blob = b"".join(_need_file(folder / p).read_bytes() for p in group["paths"])
         offset = 0
         for w in group["weights"]:
@@ -320,29 +305,47 @@ def keras_graph(model_json: Path):
                 raise SrganError(f"{folder}: unexpected weight {w['name']}")
         if offset != len(blob):
             raise SrganError(f"{folder}: {len(blob) - offset} bytes of weights are not in the manifest")
+    return state
+
+
+def _keras_conv(layer: dict, state: dict, model_json: Path):
+    """The nn.Conv2d for a Conv2D layer, or None for the other supported layers; unsupported ones raise."""
+    from torch import nn
+
+    cls, name, cfg = layer["class_name"], layer["name"], layer["config"]
+    if cfg.get("activation") not in (None, "linear", "relu"):
+        raise SrganError(f"{model_json}: {name}: activation {cfg['activation']} is not supported")
+    if cls == "Conv2D":
+        k = cfg["kernel_size"][0]
+        plain = tuple(cfg["strides"]) == (1, 1) and tuple(cfg["dilation_rate"]) == (1, 1)
+        square = tuple(cfg["kernel_size"]) == (k, k) and k % 2 == 1
+        if not (plain and square and (cfg["padding"] == "same" or k == 1)):
+            raise SrganError(f"{model_json}: Conv2D {name} has an unsupported shape or stride")
+        # Input channels are not in the config; the kernel says them (a missing one fails at loading).
+        kernel = state.get(f"{name}.weight")
+        cin = kernel.shape[1] if kernel is not None else 1
+        return nn.Conv2d(cin, cfg["filters"], k, padding=k // 2, bias=cfg["use_bias"])
+    if cls == "Concatenate" and cfg.get("axis", -1) not in (-1, 3):
+        raise SrganError(f"{model_json}: Concatenate {name} is not on the channel axis")
+    if cls not in ("InputLayer", "Activation", "Concatenate", "Add", "UpSampling2D"):
+        raise SrganError(f"{model_json}: layer type {cls} ({name}) is not supported")
+    return None
+
+
+def _keras_module(layers: list[dict], output: str, state: dict, model_json: Path):
+    """The graph as an nn.Module whose convolutions are ``convs.LAYER`` (weights not loaded yet)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
 
     class Graph(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.convs = nn.ModuleDict()
             for layer in layers:
-                cls, name, cfg = layer["class_name"], layer["name"], layer["config"]
-                if cfg.get("activation") not in (None, "linear", "relu"):
-                    raise SrganError(f"{model_json}: {name}: activation {cfg['activation']} is not supported")
-                if cls == "Conv2D":
-                    k = cfg["kernel_size"][0]
-                    plain = tuple(cfg["strides"]) == (1, 1) and tuple(cfg["dilation_rate"]) == (1, 1)
-                    square = tuple(cfg["kernel_size"]) == (k, k) and k % 2 == 1
-                    if not (plain and square and (cfg["padding"] == "same" or k == 1)):
-                        raise SrganError(f"{model_json}: Conv2D {name} has an unsupported shape or stride")
-                    # Input channels are not in the config; the kernel says them (a missing one fails below).
-                    kernel = state.get(f"{name}.weight")
-                    cin = kernel.shape[1] if kernel is not None else 1
-                    self.convs[name] = nn.Conv2d(cin, cfg["filters"], k, padding=k // 2, bias=cfg["use_bias"])
-                elif cls == "Concatenate" and cfg.get("axis", -1) not in (-1, 3):
-                    raise SrganError(f"{model_json}: Concatenate {name} is not on the channel axis")
-                elif cls not in ("InputLayer", "Conv2D", "Activation", "Concatenate", "Add", "UpSampling2D"):
-                    raise SrganError(f"{model_json}: layer type {cls} ({name}) is not supported")
+                conv = _keras_conv(layer, state, model_json)
+                if conv is not None:
+                    self.convs[layer["name"]] = conv
 
         def forward(self, x):
             out = {}
@@ -362,13 +365,7 @@ def keras_graph(model_json: Path):
                 out[name] = F.relu(y) if cfg.get("activation") == "relu" else y
             return out[output]
 
-    net = Graph()
-    prefixed = {f"convs.{k}": v for k, v in state.items()}
-    try:
-        net.load_state_dict(prefixed, strict=True)
-    except RuntimeError as e:
-        raise SrganError(f"{folder}: weights do not fit model.json ({' '.join(str(e).split())[:300]})") from None
-    return net.eval()
+    return Graph()
 
 
 # ------------------------------------------------------------------------------ Real-ESRGAN via ncnn

@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from srgan.errors import OutputTooLarge, SrganError, UsageError
-from srgan.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, Picture, list_images, read_image, write_image
+from srgan.io.files import IMAGE_EXTENSIONS, list_images
+from srgan.io.picture import Picture
+from srgan.io.read import DEFAULT_MAX_PIXELS, read_image
+from srgan.io.write import write_image
 
 # What a step returns: the result, plus named intermediates to save beside it when asked ("denoised": ...).
 Step = Callable[[Picture], tuple[Picture, dict[str, Picture]]]

@@ -91,7 +91,7 @@ def calibration_windows(photos: list[np.ndarray] | None = None, crop: int = CALI
     default of the bundled photo; C = 1 gives their luma. Deterministic: the same weights always give
     the same graph."""
     if photos is None:
-        from srgan.io.images import read_image
+        from srgan.io.read import read_image
 
         photos = [read_image(CALIBRATION_PHOTO).pixels]
     windows = []
@@ -224,7 +224,7 @@ def prepare_int8(net: nn.Module) -> Int8Generator:
     print(f"srgan: building the int8 graph (once per weights; kept in {cache_dir()})", file=sys.stderr)
     model = quantize(net, calibration_windows(channels=net.config.in_channels))
     try:
-        from srgan.io.images import atomic_write_bytes
+        from srgan.io.files import atomic_write_bytes
 
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, model)

@@ -1,7 +1,7 @@
 """Running a trained network on photos: ``srgan.load(...)`` → :class:`Model` → ``upscale`` / ``denoise``.
 
 A :class:`Model` takes images as users have them (a PIL image, an H×W×C uint8/uint16 array, or a
-:class:`~srgan.io.images.Picture`) and returns the same kind. Colour goes through the network; gray is
+:class:`~srgan.io.picture.Picture`) and returns the same kind. Colour goes through the network; gray is
 run as three equal channels and averaged back to one; alpha is resized on its own with MATLAB-style
 bicubic (``srgan.ops.imresize``) rather than by the network, since a GAN would invent texture in a
 mask, and re-attached. 16-bit pixels stay 16-bit.
@@ -162,7 +162,7 @@ class Model:
 
     def run_array(self, pixels: np.ndarray) -> np.ndarray:
         """H×W×C uint8/uint16 → the model's output, same dtype and channels (for ``srgan evaluate``)."""
-        from srgan.io.images import Picture
+        from srgan.io.picture import Picture
 
         return self.process(Picture(pixels=np.ascontiguousarray(pixels))).pixels
 
@@ -171,7 +171,7 @@ class Model:
     def _apply(self, img: Any, tile, tile_overlap, outscale, precision) -> Any:
         from PIL import Image
 
-        from srgan.io.images import Picture, from_array, from_pil, to_array, to_pil
+        from srgan.io.picture import Picture, from_array, from_pil, to_array, to_pil
 
         if isinstance(img, Picture):
             return self.process(img, tile=tile, tile_overlap=tile_overlap, outscale=outscale, precision=precision)
@@ -192,7 +192,7 @@ class Model:
         exit code 2 in the CLI) a result with more pixels, before any work. Outputs over
         ``srgan.io.bigarray.IN_MEMORY_LIMIT`` bytes come back file-backed, so memory stays bounded by the tile.
         """
-        from srgan.io.images import Picture
+        from srgan.io.picture import Picture
 
         precision = self._precision(precision)
         tiling = Tiling(

@@ -75,7 +75,7 @@ def export_onnx(model: str, output: str | os.PathLike[str], opset: int = 17) -> 
     """Write ``model`` as ONNX to ``output`` (atomically, only if the check passes); the max difference."""
     import torch
 
-    from srgan.io.images import atomic_path
+    from srgan.io.files import atomic_path
     from srgan.infer.model import load
 
     onnx, ort = _onnx_modules()

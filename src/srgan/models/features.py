@@ -59,19 +59,13 @@ def _read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     return dict(state)
 
 
-def _load_checked(
-    module: nn.Module,
-    state: Mapping[str, Tensor],
-    path: str | os.PathLike[str],
-    *,
-    allow_extra: bool,
-    expected_layout: str,
-) -> None:
-    """Load ``state`` into ``module`` after checking keys and shapes, reporting the first problem.
+def _load_checked(module: nn.Module, path: str | os.PathLike[str], *, allow_extra: bool, expected_layout: str) -> None:
+    """Load the state dict in ``path`` into ``module`` after checking keys and shapes, reporting the first problem.
 
     ``load_state_dict`` would report every problem in a multi-line wall of text; one line naming the
     file and the first offending key is what a user can act on.
     """
+    state = _read_state_dict(path)
     wanted = module.state_dict()
     for key, tensor in wanted.items():
         if key not in state:
@@ -196,13 +190,8 @@ class VGG19Features(nn.Module):
             self._init_random()
         else:
             assert weights is not None
-            _load_checked(
-                self,
-                _read_state_dict(weights),
-                weights,
-                allow_extra=True,
-                expected_layout="a torchvision vgg19 state dict with keys features.N.weight/bias",
-            )
+            _load_checked(self, weights, allow_extra=True,
+                          expected_layout="a torchvision vgg19 state dict with keys features.N.weight/bias")
         self.requires_grad_(False)
         self.train(False)
 
@@ -354,13 +343,8 @@ class EfficientNetLite0Features(nn.Module):
         if not random_init:
             assert weights is not None
             path = _default_lite0_weights() if weights == "default" else Path(weights)
-            _load_checked(
-                self,
-                _read_state_dict(path),
-                path,
-                allow_extra=False,
-                expected_layout="an EfficientNet-Lite0 state dict with lukemelas-style keys",
-            )
+            _load_checked(self, path, allow_extra=False,
+                          expected_layout="an EfficientNet-Lite0 state dict with lukemelas-style keys")
         self.requires_grad_(False)
         self.train(False)
 

@@ -1,10 +1,11 @@
 """Model files: safetensors weights beside a JSON model card, and the shipped models by name.
 
-A model is ``NAME.safetensors`` + ``NAME.json``. The card says what the weights are (kind, architecture
-arguments, scale), how they were made (data and its terms, steps, precision, content backbone, command,
-where it ran) and how good they are (validation and benchmark metrics). Loading never needs the card for
-the architecture: it is read off the state dict's keys and shapes, so a bare state dict of ours loads too.
-Training checkpoints (``.pt``) load with ``weights_only=True``.
+A model is ``NAME.safetensors`` + ``NAME.json``. The card (:class:`ModelCard`) says what the weights are
+(kind, architecture arguments, scale), how they were made (data and its terms, steps, precision, content
+backbone, command, where it ran) and how good they are (validation and benchmark metrics). Loading never
+needs the card for the architecture: :func:`describe` reads it off the state dict's keys and shapes
+(:class:`Arch`), so a bare state dict of ours loads too. Training checkpoints (``.pt``) load with
+``weights_only=True``.
 
 The default ×4 model is decided here too (:func:`default_upscaler`). Importing this module loads no torch,
 so ``srgan.DEFAULT_UPSCALER`` stays cheap.
@@ -13,10 +14,12 @@ so ``srgan.DEFAULT_UPSCALER`` stays cheap.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from srgan.errors import SrganError
+from srgan.io.files import atomic_write_json as atomic_save_json
 
 if TYPE_CHECKING:
     import torch
@@ -27,19 +30,151 @@ FAITHFUL_UPSCALER = "srresnet-x4"
 GAN_UPSCALER = "srgan-x4"
 
 
-def atomic_save_json(path: Path, obj: dict) -> None:
-    from srgan.io.images import atomic_write_bytes
-
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+# ------------------------------------------------------------------------------------------- model cards
 
 
-def save_model(path: str | Path, model: nn.Module, card: dict, dtype: torch.dtype | None = None) -> None:
+@dataclass
+class ModelCard:
+    """A model's card (``NAME.json`` beside ``NAME.safetensors``): what the weights are, how they were made
+    and how good they are. Each field is a JSON key, in the order cards are written.
+
+    Every field is optional: cards of older runs, of tools (a blend) and of bare checkpoints hold only some.
+    A field left None is not written, except the ones named in ``nulls``, which are written as JSON null (the
+    trainer writes every key it knows, null where one does not apply to the kind). Keys this version does not
+    know are kept in ``extra`` and written after the known ones, so a card read and written back loses nothing.
+    """
+
+    # --- what the weights are
+    name: str | None = None
+    kind: str | None = None  # srresnet | srgan | denoiser
+    scale: int | None = None  # upscaling factor; 1 for the denoiser
+    architecture: dict | None = None  # the network's constructor arguments (Arch.arguments)
+    # --- how they were made (written by the trainer)
+    steps: int | None = None  # optimisation steps behind these weights
+    batch_size: int | None = None  # crops per step, all processes together
+    crop: int | None = None  # HR crop side in pixels
+    precision: str | None = None  # fp32 | bf16 | fp16: the training arithmetic
+    content_loss: str | None = None  # mse | vgg22 | vgg54 | effnet (denoiser: mse | l1)
+    backbone: str | None = None  # the content loss's feature network, in words
+    loss_weights: dict | None = None  # srgan: the perceptual loss's terms and weights
+    data: list[str] | None = None  # training sources
+    data_terms: list[str] | None = None  # the licence line of each source's SOURCE.md
+    exclude: list[str] | None = None  # image lists left out of training
+    validation: dict | None = None  # {"set": ..., metrics..., "step": ...} of the exported step
+    selected_by: str | None = None  # the rule that picked the exported step, in words
+    ema_decay: float | None = None
+    noise_sigma: list[float] | None = None  # denoiser: the training σ range
+    trained_on: str | None = None  # the machine, in words
+    torch: str | None = None  # torch.__version__ of the run
+    checkpoint: str | None = None  # the checkpoint file shipped, when not the run's export
+    # --- added when the weights ship (publish, tools)
+    weights_dtype: str | None = None  # the stored dtype (loading upcasts to float32)
+    license: str | None = None
+    command: str | None = None  # the exact training command
+    note: str | None = None
+    validation_history: list[dict] | None = None  # the run's validation records
+    log_summary: list[str] | None = None  # first and last lines of the training log
+    selection: dict | None = None  # tools/select_checkpoint.py's rows and pick
+    benchmarks: list[dict] | None = None  # `srgan evaluate --json` results
+    default_bar: dict | None = None  # tools/default_bar.py's verdict (read by default_upscaler)
+    blend: list[dict] | None = None  # tools/blend_weights.py: [{"weight": w, "model": m}, ...]
+    # --- not JSON keys
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, as read
+    nulls: frozenset[str] = frozenset()  # fields written as null while None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelCard:
+        known = {f.name for f in fields(cls)} - {"extra", "nulls"}
+        return cls(
+            **{k: v for k, v in d.items() if k in known},
+            extra={k: v for k, v in d.items() if k not in known},
+            nulls=frozenset(k for k, v in d.items() if k in known and v is None),
+        )
+
+    @classmethod
+    def read(cls, weights: Path) -> ModelCard:
+        """The card beside ``weights`` (an empty card when there is none)."""
+        return cls.from_dict(read_card(weights))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in ("extra", "nulls") and (value is not None or f.name in self.nulls):
+                out[f.name] = value
+        return {**out, **self.extra}
+
+    def updated(self, **values: Any) -> ModelCard:
+        """A copy with ``values`` set: known keys as fields (None drops one), others into ``extra``."""
+        known = {f.name for f in fields(self)} - {"extra", "nulls"}
+        return replace(
+            self,
+            **{k: v for k, v in values.items() if k in known},
+            extra={**self.extra, **{k: v for k, v in values.items() if k not in known}},
+            nulls=self.nulls - {k for k, v in values.items() if v is None},
+        )
+
+    def write(self, weights: Path) -> None:
+        """Write the card beside ``weights`` (``.json``), atomically."""
+        atomic_save_json(Path(weights).with_suffix(".json"), self.to_dict())
+
+
+# ------------------------------------------------------------------------------------------ architectures
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A network's architecture as its state dict's keys and shapes tell it (the idea of spandrel's
+    detection): enough to rebuild the network, and to say what a weights file holds without its card."""
+
+    kind: str  # "srresnet" (the SRResNet generator, SRGAN-trained or not) | "denoiser"
+    scale: int  # output side / input side (1 for the denoiser)
+    in_channels: int  # image channels read (3: RGB, 1: grey)
+    out_channels: int  # image channels written
+    width: int  # feature channels of the first convolution
+    blocks: int  # residual blocks (SRResNet's B) or convolutions per level (denoiser)
+    stride: int  # total downsampling inside the network: inputs are padded to a multiple (1: none)
+    arguments: dict = field(hash=False)  # the constructor's arguments, as a card's "architecture"
+
+    def build(self) -> nn.Module:
+        """A freshly initialised network of this architecture."""
+        if self.kind == "denoiser":
+            from srgan.models.denoiser import DenoisingAutoencoder
+
+            return DenoisingAutoencoder(**self.arguments)
+        from srgan.models.generator import Generator
+
+        return Generator(**self.arguments)
+
+
+def describe(state: dict[str, torch.Tensor]) -> Arch:
+    """The architecture of an SRResNet generator's or a denoiser's state dict."""
+    try:
+        if "stem.0.weight" in state:
+            from srgan.models.denoiser import config_from_state_dict
+
+            d = config_from_state_dict(state)
+            return Arch(kind="denoiser", scale=1, in_channels=d.channels, out_channels=d.channels, width=d.widths[0],
+                        blocks=d.blocks_per_level, stride=2 ** (len(d.widths) - 1), arguments=d.to_dict())
+        if "head.weight" in state:
+            from srgan.models.generator import config_from_state_dict
+
+            g = config_from_state_dict(state)
+            return Arch(kind="srresnet", scale=g.scale, in_channels=g.in_channels, out_channels=g.out_channels,
+                        width=g.channels, blocks=g.num_blocks, stride=1, arguments=g.to_dict())
+    except ValueError as e:
+        raise SrganError(f"state dict does not fit the architecture its keys suggest: {e}") from None
+    raise SrganError("state dict fits no srgan architecture (expected SRResNet or denoiser keys)")
+
+
+def save_model(path: str | Path, model: nn.Module, card: ModelCard | dict, dtype: torch.dtype | None = None) -> None:
     """Write ``path`` (.safetensors) and its card ``path.with_suffix('.json')``, each atomically."""
     from safetensors.torch import save_file
 
-    from srgan.io.images import atomic_path
+    from srgan.io.files import atomic_path
 
     path = Path(path)
+    card = card.to_dict() if isinstance(card, ModelCard) else card
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
@@ -119,21 +254,14 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     raise SrganError(f"{path}: not a state dict or an srgan checkpoint")
 
 
-def build_from_state(state: dict[str, torch.Tensor], card: dict | None = None) -> tuple[nn.Module, str]:
-    """Instantiate the network whose architecture the state dict describes, load it strictly: (model, kind)."""
-    card = card or {}
-    if "stem.0.weight" in state:
-        from srgan.models.denoiser import DenoisingAutoencoder, config_from_state_dict
+def build_from_state(state: dict[str, torch.Tensor], card: ModelCard | dict | None = None) -> tuple[nn.Module, str]:
+    """Instantiate the network whose architecture the state dict describes, load it strictly: (model, kind).
 
-        model, kind = DenoisingAutoencoder(config_from_state_dict(state)), "denoiser"
-    elif "head.weight" in state:
-        from srgan.models.generator import Generator, config_from_state_dict
-
-        model, kind = Generator(config_from_state_dict(state)), card.get("kind", "srresnet")
-        if kind not in ("srresnet", "srgan"):
-            kind = "srresnet"
-    else:
-        raise SrganError("state dict fits no srgan architecture (expected SRResNet or denoiser keys)")
+    The kind is the architecture's, except that a generator is "srgan" when its card says so."""
+    arch = describe(state)
+    card_kind = card.kind if isinstance(card, ModelCard) else (card or {}).get("kind")
+    kind = card_kind if arch.kind == "srresnet" and card_kind in ("srresnet", "srgan") else arch.kind
+    model = arch.build()
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -168,14 +296,16 @@ def publish(run_dir: str | Path, name: str, *, card_extra: dict | None = None, d
     dtype = dtype or torch.float16
     run_dir = Path(run_dir)
     if checkpoint is None:
-        state, card = load_state(run_dir / "model.safetensors")
+        state, found = load_state(run_dir / "model.safetensors")
+        card = ModelCard.from_dict(found)
     else:
         state, ckpt_card = load_state(Path(checkpoint))
-        card = {**read_card(run_dir / "model.safetensors"), "steps": ckpt_card.get("steps"), "checkpoint": Path(checkpoint).name}
-        card.pop("validation", None)  # the exported model's validation, not this step's
+        # The run's card with the checkpoint's step; the exported model's validation is not this step's.
+        card = ModelCard.read(run_dir / "model.safetensors").updated(
+            steps=ckpt_card.get("steps"), checkpoint=Path(checkpoint).name, validation=None)
     model, kind = build_from_state(state, card)
-    card = {**card, "name": name, "kind": kind, "weights_dtype": str(dtype).replace("torch.", ""),
-            "license": "MIT (weights trained by the srgan project)", **(card_extra or {})}
+    card = card.updated(name=name, kind=kind, weights_dtype=str(dtype).replace("torch.", ""),
+                        license="MIT (weights trained by the srgan project)", **(card_extra or {}))
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     out = WEIGHTS_DIR / f"{name}.safetensors"
     save_model(out, model, card, dtype=dtype)

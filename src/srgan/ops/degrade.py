@@ -34,7 +34,10 @@ def degrade_array(pixels: np.ndarray, scale: int = 4, noise: float | None = None
 
 def degrade_files(inputs: list[str], outdir: str, scale: int = 4, noise: float | None = None, seed: int = 0) -> tuple[int, int]:
     """Write each input's degraded copy to ``outdir/<stem>.png``: (written, failed)."""
-    from srgan.io.images import Picture, list_images, read_image, write_image
+    from srgan.io.files import list_images
+    from srgan.io.picture import Picture
+    from srgan.io.read import read_image
+    from srgan.io.write import write_image
 
     if scale < 1:
         raise SrganError(f"--scale must be a positive integer, not {scale}")

@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 
 from srgan import __version__
 from srgan.errors import SrganError
-from srgan.io.images import Picture
+from srgan.io.picture import Picture
 from srgan.serve import codec, jobs
 from srgan.serve.catalog import DENOISER_KINDS, UPSCALER_KINDS, Catalog, Loader, UnknownModel
 from srgan.serve.limits import BodyLimit
@@ -91,9 +91,9 @@ def create_app(
         raise SrganError(f"--max-pixels must be 0 (no limit) or positive, got {max_pixels}")
     if queue_size < 0:
         raise SrganError(f"--queue-size must be 0 or more, got {queue_size}")
-    max_bytes = int(max_upload_mb * 2**20)
     catalog = Catalog(models, loader)
     queue = JobQueue(queue_size)
+    responder = Responder(queue, max_upload_mb, max_pixels)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -109,42 +109,39 @@ def create_app(
         lifespan=lifespan,
     )
     _mount_docs(app)
-    app.add_middleware(BodyLimit, max_bytes=max_bytes + FORM_OVERHEAD)
+    app.add_middleware(BodyLimit, max_bytes=responder.max_bytes + FORM_OVERHEAD)
     app.state.catalog = catalog
     app.state.queue = queue
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    _add_error_handlers(app)
+    _add_info_routes(app, catalog, (STATIC / "index.html").read_text(encoding="utf-8"))
+    _add_model_routes(app, catalog, responder)
+    _add_bicubic_route(app, responder)
+    return app
 
-    @app.exception_handler(codec.UploadError)
-    async def _upload_error(_request: Request, exc: codec.UploadError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
-    @app.exception_handler(UnknownModel)
-    async def _unknown_model(_request: Request, exc: UnknownModel) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+class Responder:
+    """Checks an upload against the limits, runs the work in the queue, and answers with the result."""
 
-    @app.exception_handler(SrganError)
-    async def _srgan_error(_request: Request, exc: SrganError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+    def __init__(self, queue: JobQueue, max_upload_mb: float, max_pixels: int | None):
+        self.queue = queue
+        self.max_upload_mb = max_upload_mb
+        self.max_bytes = int(max_upload_mb * 2**20)
+        self.max_pixels = max_pixels
 
-    @app.exception_handler(QueueFull)
-    async def _queue_full(_request: Request, exc: QueueFull) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
-
-    async def answer(image: UploadFile, fmt: str, label: str, work: Callable[[Picture], Picture]) -> Response:
-        """Check the upload, run ``work`` on it in the queue, and answer with the encoded result."""
-        data = await image.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise codec.UploadError(413, f"the upload is too large: the limit is {max_upload_mb:g} MB")
-        codec.probe(data, max_pixels)
+    async def answer(self, image: UploadFile, fmt: str, label: str, work: Callable[[Picture], Picture]) -> Response:
+        data = await image.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise codec.UploadError(413, f"the upload is too large: the limit is {self.max_upload_mb:g} MB")
+        codec.probe(data, self.max_pixels)
 
         def job() -> tuple[bytes, str]:
-            source = codec.decode(data, max_pixels)
+            source = codec.decode(data, self.max_pixels)
             height, width = source.pixels.shape[:2]
             return codec.encode(work(source), fmt), f"{width}x{height}"
 
         try:
-            body, source_size = await queue.run(job)
+            body, source_size = await self.queue.run(job)
         except MemoryError:
             raise codec.UploadError(413, "not enough memory for an image this large; try a smaller one or a tile size") from None
         suffix, content_type = codec.OUTPUT_FORMATS[fmt]
@@ -160,6 +157,24 @@ def create_app(
             },
         )
 
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def reply(status: int, headers: Callable[[Exception], dict] | None = None):
+        async def handler(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers(exc) if headers else None)
+
+        return handler
+
+    async def upload_error(_request: Request, exc: codec.UploadError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    app.add_exception_handler(codec.UploadError, upload_error)
+    app.add_exception_handler(UnknownModel, reply(422))
+    app.add_exception_handler(SrganError, reply(422))
+    app.add_exception_handler(QueueFull, reply(503, lambda exc: {"Retry-After": str(exc.retry_after)}))
+
+
+def _add_info_routes(app: FastAPI, catalog: Catalog, page: str) -> None:
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page, headers=PAGE_HEADERS)
@@ -172,6 +187,8 @@ def create_app(
     async def list_models() -> list[dict]:
         return catalog.cards()
 
+
+def _add_model_routes(app: FastAPI, catalog: Catalog, responder: Responder) -> None:
     @app.post("/api/upscale", summary="Super-resolve a photo", response_class=Response, responses=IMAGE_RESPONSES)
     async def upscale(
         image: ImageField,
@@ -186,7 +203,7 @@ def create_app(
         def work(pic: Picture) -> Picture:
             return jobs.upscale(catalog, pic, name, outscale=outscale, tile=tile)
 
-        return await answer(image, format, f"x{scale:g}" if scale else "upscaled", work)
+        return await responder.answer(image, format, f"x{scale:g}" if scale else "upscaled", work)
 
     @app.post("/api/denoise", summary="Remove noise from a photo", response_class=Response, responses=IMAGE_RESPONSES)
     async def denoise(
@@ -200,7 +217,7 @@ def create_app(
         def work(pic: Picture) -> Picture:
             return jobs.denoise(catalog, pic, name, tile=tile)
 
-        return await answer(image, format, "denoised", work)
+        return await responder.answer(image, format, "denoised", work)
 
     @app.post("/api/restore", summary="Denoise, then optionally upscale", response_class=Response, responses=IMAGE_RESPONSES)
     async def restore(
@@ -221,7 +238,11 @@ def create_app(
         def work(pic: Picture) -> Picture:
             return jobs.restore(catalog, pic, denoiser_name, upscaler_name, tile=tile)
 
-        return await answer(image, format, "restored", work)
+        return await responder.answer(image, format, "restored", work)
+
+
+def _add_bicubic_route(app: FastAPI, responder: Responder) -> None:
+    max_pixels = responder.max_pixels
 
     @app.post(
         "/api/bicubic", summary="Bicubic resize (the baseline to compare with)",
@@ -242,9 +263,7 @@ def create_app(
             h, w = pic.pixels.shape[:2]
             return jobs.bicubic(pic, width or w, height or h)
 
-        return await answer(image, format, "bicubic", work)
-
-    return app
+        return await responder.answer(image, format, "bicubic", work)
 
 
 def _stem(filename: str | None) -> str:

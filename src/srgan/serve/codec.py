@@ -1,6 +1,6 @@
-"""Uploaded bytes to a :class:`~srgan.io.images.Picture` and back, with the HTTP status of each failure.
+"""Uploaded bytes to a :class:`~srgan.io.picture.Picture` and back, with the HTTP status of each failure.
 
-Decoding and encoding go through :func:`srgan.io.images.decode_image` and :func:`~srgan.io.images.encode_image`,
+Decoding and encoding go through :func:`srgan.io.read.decode_image` and :func:`srgan.io.write.encode_image`,
 the in-memory twins of the CLI's reader and writer, so an upload gets exactly the CLI's handling (modes,
 EXIF orientation, ICC profiles, 16-bit PNG, the pixel limit) and nothing touches the disk. A cheap look at the
 header comes first, outside the one-at-a-time worker, so that non-images and oversized images are
@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from PIL import Image
 
 from srgan.errors import SrganError
-from srgan.io.images import Picture, decode_image, encode_image
+from srgan.io.picture import Picture
+from srgan.io.read import decode_image
+from srgan.io.write import encode_image
 
 # The formats the CLI lists (IMAGE_EXTENSIONS). Pillow opens many more, some through parsers that
 # see little use or, for EPS, through Ghostscript: an upload from a web page gets the short list.

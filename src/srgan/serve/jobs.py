@@ -1,6 +1,6 @@
 """The work behind each endpoint, on decoded pictures: what runs on the one worker thread.
 
-Each job takes the upload as a :class:`~srgan.io.images.Picture` and returns the result as one, keeping
+Each job takes the upload as a :class:`~srgan.io.picture.Picture` and returns the result as one, keeping
 the upload's ICC profile and EXIF (orientation already applied) so the result looks like the input
 in any colour-managed viewer.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from srgan.errors import SrganError
-from srgan.io.images import Picture, from_array, to_array
+from srgan.io.picture import Picture, from_array, to_array
 from srgan.ops.pixels import resize
 from srgan.serve.catalog import Catalog
 

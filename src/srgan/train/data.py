@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from srgan.errors import SrganError
-from srgan.io.images import IMAGE_EXTENSIONS, read_u8
+from srgan.io.files import IMAGE_EXTENSIONS, image_files_in
+from srgan.io.read import read_u8
 from srgan.ops.imresize import imresize_uint8
 from srgan.ops.pixels import luma
 
@@ -35,8 +36,9 @@ from srgan.ops.pixels import luma
 
 
 def find_image_files(folder: Path) -> list[Path]:
-    """Every image below ``folder`` (by extension, recursively), sorted: the order datasets are read in."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    """Every image below ``folder``, sorted: the order datasets are read in. Which files count is
+    :func:`srgan.io.files.is_image_name`, the rule the CLI lists inputs by (dotfiles and hidden folders skipped)."""
+    return image_files_in(folder)
 
 
 def read_path_list(txt: str | Path) -> list[Path]:

@@ -39,7 +39,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         raise SrganError("srgan plot needs matplotlib: pip install 'srgan[plot]'") from None
-    from srgan.io.images import atomic_path
+    from srgan.io.files import atomic_path
 
     run_dir = Path(run_dir)
     records = read_metrics(run_dir)

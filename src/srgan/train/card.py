@@ -1,0 +1,77 @@
+"""The card of a run's deliverable (``RUN_DIR/model.safetensors`` + ``model.json``): the one place a training
+run's model card is made.
+
+The card records what the weights are, how the run made them (data and its terms, loss, precision, machine)
+and which validation they scored; ``zoo.publish`` later adds what shipping adds (name, licence, command).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srgan.models.zoo import ModelCard
+from srgan.train.config import TrainConfig
+from srgan.train.validate import selection_text
+
+
+def run_card(
+    cfg: TrainConfig, *, name: str, network: nn.Module, step: int, world: int, precision: str, backbone: str,
+    content_feature_scale: float | None, validation: dict, ref_psnr: float | None, device: torch.device,
+) -> ModelCard:
+    """The card of a run's exported model. ``validation``: the exported step's metrics (with its "step")."""
+    srgan = cfg.kind == "srgan"
+    loss_weights = {
+        "content": 1.0, "content_feature_scale": content_feature_scale, "content_shift": cfg.content_shift,
+        "adversarial": cfg.adversarial_weight, "adversarial_shift": cfg.adversarial_shift,
+        "pixel": cfg.pixel_weight, "pixel_loss": cfg.pixel_loss, "grid": cfg.grid_weight,
+        "artifact": cfg.artifact_weight,
+    }
+    return ModelCard(
+        name=name,
+        kind=cfg.kind,
+        scale=1 if cfg.kind == "denoiser" else cfg.scale,
+        architecture=network.config.to_dict(),
+        steps=step,
+        batch_size=cfg.batch_size * world,
+        crop=cfg.crop,
+        precision=precision,
+        content_loss=cfg.content_loss if srgan else ("mse" if cfg.kind == "srresnet" else cfg.denoise_loss),
+        backbone=backbone,
+        loss_weights=loss_weights if srgan else None,
+        data=cfg.data,
+        data_terms=data_terms(cfg.data),
+        exclude=cfg.exclude,
+        validation={"set": cfg.val, **validation},
+        selected_by=selection_text(cfg, ref_psnr),
+        ema_decay=cfg.ema_decay,
+        noise_sigma=cfg.noise_sigma if cfg.kind == "denoiser" else None,
+        trained_on=where(device),
+        torch=torch.__version__,
+        # Every run card has the same keys: the ones that do not apply to the kind are null.
+        nulls=frozenset({"loss_weights", "noise_sigma"}),
+    )
+
+
+def data_terms(sources: list[str]) -> list[str]:
+    """The first licence line of the SOURCE.md beside each data folder, so model cards carry the data's terms."""
+    terms = []
+    for s in sources:
+        p = Path(s.partition(":")[2] if s.startswith(("mnist:", "stl10:")) else s)
+        for cand in (p / "SOURCE.md", p.parent / "SOURCE.md"):
+            if cand.is_file():
+                lic = [ln for ln in cand.read_text().splitlines() if "licen" in ln.lower() or "terms" in ln.lower()]
+                terms.append(f"{p.name}: {(lic[0] if lic else cand.read_text().splitlines()[0]).strip('#- ').strip()}")
+                break
+    return terms
+
+
+def where(device: torch.device) -> str:
+    """The machine a run trains on, in words."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"

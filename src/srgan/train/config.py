@@ -1,0 +1,432 @@
+"""The training configuration: the ``TrainConfig`` schema, and reading it from YAML, flags and ``--set``.
+
+A run's settings come from three layers, later ones winning:
+
+1. a YAML file (``configs/*.yaml``), whose relative paths are relative to the file's folder;
+2. the ``srgan train`` flags (``--steps``, ``--data`` ...), whose relative paths are relative to the cwd;
+3. ``--set key=value`` (repeatable; ``generator.num_blocks=8`` reaches a key inside ``generator``), the value
+   read as the field's type says: ``--set val=2024`` is a folder name, ``--set lr=2e-4`` a float.
+
+pydantic checks the types (its lax mode: YAML 1.1 reads ``2e-4`` as a string, pydantic turns it into the float
+the field wants); :meth:`TrainConfig.check` then checks the values against each other. Either way a mistake is
+one :class:`SrganError` line that names the key. A run folder's ``config.yaml`` is this schema dumped with
+every key, which :func:`load_run_config` reads back to resume the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import types
+import typing
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, ValidationInfo, field_validator, with_config
+from pydantic.dataclasses import dataclass
+from typing_extensions import TypedDict, is_typeddict  # pydantic needs these, not typing's, before Python 3.12
+
+from srgan.errors import SrganError
+
+KINDS = ("srresnet", "srgan", "denoiser")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# Keys whose values are paths: relative ones are resolved when read (see resolve_paths).
+PATH_LIST_KEYS = ("data", "exclude")
+PATH_KEYS = ("val", "init_generator", "vgg_weights")
+
+
+@with_config(ConfigDict(extra="forbid"))
+class GeneratorArgs(TypedDict, total=False):
+    """``generator:`` — SRResNet's arguments (srgan.models.generator.GeneratorConfig less ``scale``, which is
+    the run's). Keys left out take the network's defaults."""
+
+    num_blocks: int  # residual blocks, B in the paper (16)
+    channels: int  # feature channels of every block (64)
+    in_channels: int  # image channels read: 3 (RGB) or 1 (grey)
+    out_channels: int  # image channels written: 3 or 1
+
+
+@with_config(ConfigDict(extra="forbid"))
+class DenoiserArgs(TypedDict, total=False):
+    """``denoiser:`` — the autoencoder's arguments (srgan.models.denoiser.DenoiserConfig)."""
+
+    channels: int  # image channels: 3 (RGB) or 1 (grey)
+    widths: list[int]  # feature channels per level, finest first; each further level halves the resolution
+    blocks_per_level: int  # 3×3 convolutions per level, in the encoder and the decoder alike
+
+
+@dataclass(config=ConfigDict(extra="forbid"))
+class TrainConfig:
+    """Everything a training run is told: each field is a YAML key of ``configs/*.yaml``.
+
+    Hyper-parameters carry the names of Ledig et al. 2017 where the paper has them. Why the defaults and the
+    shipped configs have the values they have: records/training/config-history.md.
+    """
+
+    # What is trained: srresnet (the generator on pixel MSE) | srgan (the generator on the perceptual loss,
+    # against a discriminator) | denoiser (the denoising autoencoder).
+    kind: str = "srresnet"
+
+    # --- data
+    data: list[str] = field(default_factory=list)  # training sources: folders, .txt lists, mnist:DIR, stl10:DIR
+    exclude: list[str] = field(default_factory=list)  # .txt lists of images left out of training (the val split)
+    val: str | None = None  # validation HR images: a folder or a .txt list; None: no validation
+    val_max_images: int = 100  # validate on the first N of them
+    cache_mb: float = 4096  # MiB of decoded training images held in memory; the rest are decoded per batch
+    num_workers: int = 0  # DataLoader worker processes; 0 builds batches in the training process
+
+    # --- what is learned
+    scale: int = 4  # upscaling factor r: 2, 4 or 8 (the denoiser keeps the size)
+    crop: int = 96  # side of the HR training crops in pixels (the paper: 96); a multiple of scale
+    batch_size: int = 16  # crops per step in each process (the paper: 16)
+    steps: int = 100_000  # optimisation steps of the whole run, counted across resumes
+    generator: GeneratorArgs = field(default_factory=lambda: {"num_blocks": 16, "channels": 64})
+    denoiser: DenoiserArgs = field(default_factory=lambda: {"channels": 3, "widths": [48, 96, 192], "blocks_per_level": 2})
+
+    # --- optimisation (Adam; the paper: β1 0.9, lr 1e-4)
+    lr: float = 1e-4  # learning rate at the start
+    beta1: float = 0.9  # Adam's β1
+    beta2: float = 0.999  # Adam's β2
+    # step: lr until lr_decay_at·steps, then lr·lr_decay_gamma (the paper's two phases) | cosine: lr → lr_min
+    lr_schedule: str = "step"
+    lr_decay_at: float | None = None  # step schedule: fraction of steps (0-1) after which lr drops; None: never
+    lr_decay_gamma: float = 0.1  # step schedule: factor the lr is multiplied by at lr_decay_at
+    lr_min: float = 1e-6  # cosine schedule: the lr of the last step
+    # Exponential moving average of the generator's weights, ema ← d·ema + (1 − d)·w after every step, in [0, 1);
+    # 0: off (the paper). When on, validation scores it, checkpoints keep it beside the raw weights and
+    # model.safetensors holds it; 0.999 averages over about the last 1,000 steps.
+    ema_decay: float = 0.0
+
+    # --- srgan: the perceptual loss l = content + adversarial_weight · (−log D(G(LR))) [+ the extra terms below]
+    init_generator: str | None = None  # the starting generator: an srresnet run folder, .safetensors or checkpoint
+    content_loss: str = "effnet"  # mse | vgg22 | vgg54 (VGG19 φ2,2 / φ5,4, need vgg_weights) | effnet (EfficientNet-Lite0)
+    # Factor on both feature maps before their MSE; None: the backbone's own (1/12.75 for VGG as in the paper,
+    # 1.0 for effnet). Smaller values give the adversarial term more say.
+    content_feature_scale: float | None = None
+    # EfficientNet-Lite0 blocks (1-16) whose features the effnet content loss compares; None: (2, 4, 7, 10).
+    # Deep blocks compare texture (the part of the paper's VGG φ5,4); shallow ones pull toward pixel MSE's average.
+    content_taps: list[int] | None = None
+    # Pixels, in [0, crop/2): each step crops SR and HR alike at an offset drawn from [0, content_shift) before
+    # the content loss, so the feature network's stride grid (period 2-16) has no fixed phase. 0: off (the paper).
+    content_shift: int = 0
+    # The same random crop for the discriminator's input, real and fake alike. 0: off (the paper).
+    adversarial_shift: int = 0
+    adversarial_weight: float = 1e-3  # weight of −log D(G(LR)) (the paper: 10⁻³)
+    pixel_weight: float = 0.0  # weight of an extra pixel MSE term, >= 0; 0: off (the paper)
+    # full: MSE of SR and HR. lowpass: MSE of their scale×scale box averages, i.e. SR must agree with HR at
+    # the LR's resolution (colour, shading) while fine detail is left to the content and adversarial terms.
+    pixel_loss: str = "full"
+    # Weight of losses.phase_locked_error, >= 0: the fixed scale×scale pattern (grid) a PixelShuffle generator
+    # can add. 0: off (the paper).
+    grid_weight: float = 0.0
+    # Weight of LDL's artifact loss (losses.artifact_loss, Liang et al. CVPR 2022), >= 0: L1 toward HR where SR's
+    # residual is locally noisy and the EMA generator is closer to HR. Needs ema_decay > 0. 0: off (the paper).
+    artifact_weight: float = 0.0
+    vgg_weights: str | None = None  # ImageNet VGG19 weights file for the vgg22/vgg54 content losses
+
+    # --- denoiser
+    noise_sigma: list[float] = field(default_factory=lambda: [0.05, 0.5])  # [low, high]: σ on [0, 1], drawn per crop
+    denoise_loss: str = "mse"  # mse | l1, between the output and the clean crop
+    val_sigmas: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.4, 0.5])  # σ of validation image i: [i mod n]
+
+    # --- the run
+    precision: str = "auto"  # auto (bf16 on CPUs with bf16 kernels, AMP on CUDA) | fp32 | bf16 | fp16
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0  # seeds the initial weights and the data order (batches are a function of seed and step)
+    log_every: int = 50  # steps between metrics.jsonl records and progress lines
+    val_every: int = 2000  # steps between validations (and the last step)
+    checkpoint_every: int = 1000  # steps between checkpoints (also written at each validation and the end)
+    keep_checkpoints: int = 3  # step_*.pt files kept (the newest); best.pt is kept besides
+    export: str = "auto"  # which weights model.safetensors holds: best | last | auto (best)
+    # Which validation is "best". psnr: the highest validation PSNR. texture: the validation hf_ratio closest
+    # to 1 (detail as rich as the originals'). niqe: the lowest validation NIQE (no-reference naturalness,
+    # srgan.ops.niqe; costs validation time). texture and niqe only consider validations whose PSNR is at most
+    # select_max_psnr_drop below the starting generator's (validated at step 0). auto: texture for srgan, else psnr.
+    select: str = "auto"
+    select_max_psnr_drop: float = 1.75  # dB, >= 0: the texture and niqe rules' PSNR budget
+    sample_images: int = 4  # validation images shown in each samples/step_N.png panel
+    threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes/no/on/off as booleans and pydantic would read True as 1: `steps: yes` is a mistake.
+        items = value if isinstance(value, list) else [value]
+        if _wants_number(_field_types()[info.field_name]) and any(isinstance(v, bool) for v in items):
+            raise ValueError("a number, not a boolean")
+        return value
+
+    def check(self) -> None:
+        """Check the values against their ranges and each other (the types are pydantic's)."""
+        self._check_choices()
+        self._check_sizes()
+        self._check_srgan()
+        self._check_selection()
+
+    def _check_choices(self) -> None:
+        if self.kind not in KINDS:
+            raise SrganError(f"config: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.precision not in PRECISIONS:
+            raise SrganError(f"config: precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise SrganError(f"config: device must be auto, cpu or cuda, not {self.device!r}")
+        if self.denoise_loss not in ("mse", "l1"):
+            raise SrganError(f"config: denoise_loss must be mse or l1, not {self.denoise_loss!r}")
+        if self.lr_schedule not in ("step", "cosine"):
+            raise SrganError(f"config: lr_schedule must be step or cosine, not {self.lr_schedule!r}")
+        if self.pixel_loss not in ("full", "lowpass"):
+            raise SrganError(f"config: pixel_loss must be full or lowpass, not {self.pixel_loss!r}")
+        if self.export not in ("auto", "best", "last"):
+            raise SrganError("config: export must be auto, best or last")
+
+    def _check_sizes(self) -> None:
+        if self.scale not in (2, 4, 8):
+            raise SrganError(f"config: scale must be 2, 4 or 8, not {self.scale}")
+        if self.kind != "denoiser" and self.crop % self.scale:
+            raise SrganError(f"config: crop {self.crop} must be a multiple of scale {self.scale}")
+        for name in ("steps", "batch_size", "crop", "log_every", "val_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise SrganError(f"config: {name} must be a positive integer")
+        if not self.data:
+            raise SrganError("config: no training data (set data: in the YAML or pass --data)")
+        if len(self.noise_sigma) != 2 or not 0 <= self.noise_sigma[0] <= self.noise_sigma[1]:
+            raise SrganError("config: noise_sigma must be [low, high] with 0 <= low <= high")
+
+    def _check_srgan(self) -> None:
+        for name in ("content_shift", "adversarial_shift"):
+            if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
+                raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
+        if self.pixel_weight < 0 or self.adversarial_weight < 0 or self.grid_weight < 0:
+            raise SrganError("config: pixel_weight, adversarial_weight and grid_weight must be >= 0")
+        if not 0 <= self.ema_decay < 1:
+            raise SrganError(f"config: ema_decay must be in [0, 1) (0: off), not {self.ema_decay}")
+        if self.artifact_weight < 0:
+            raise SrganError("config: artifact_weight must be >= 0")
+        if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):
+            raise SrganError("config: artifact_weight needs kind srgan and ema_decay > 0 (the artifact map compares "
+                             "against the EMA generator), e.g. ema_decay: 0.999")
+
+    def _check_selection(self) -> None:
+        if self.select not in ("auto", "psnr", "texture", "niqe"):
+            raise SrganError(f"config: select must be auto, psnr, texture or niqe, not {self.select!r}")
+        if self.select in ("texture", "niqe") and self.kind == "denoiser":
+            raise SrganError(f"config: select {self.select} is for super-resolution runs, not the denoiser")
+        if not self.select_max_psnr_drop >= 0:
+            raise SrganError("config: select_max_psnr_drop must be >= 0 (dB)")
+
+    @property
+    def image_channels(self) -> int:
+        """Channels of the images the run reads (1: grey, 3: RGB)."""
+        return self.denoiser.get("channels", 3) if self.kind == "denoiser" else self.generator.get("in_channels", 3)
+
+    @property
+    def selection(self) -> str:
+        """The rule that picks "best": ``select`` with auto decided by the kind."""
+        if self.select != "auto":
+            return self.select
+        return "texture" if self.kind == "srgan" else "psnr"
+
+    def to_dict(self) -> dict:
+        """Every key with its value: what a run folder's config.yaml and its checkpoints hold."""
+        return dataclasses.asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
+def load_config(path: str | Path | None, overrides: dict | None = None, sets: list[str] | None = None) -> TrainConfig:
+    """YAML file, then flag overrides (None values ignored; cwd-relative paths), then ``--set key=value``."""
+    raw = read_yaml(path) if path is not None else {}
+    raw.update(resolve_paths({k: v for k, v in (overrides or {}).items() if v is not None}, Path.cwd()))
+    for item in sets or []:
+        apply_set(raw, item)
+    return config_from_dict(raw)
+
+
+def load_run_config(run_dir: Path, overrides: dict | None = None, sets: list[str] | None = None) -> TrainConfig:
+    """The config a run folder was started with (its config.yaml), with overrides (None values ignored)."""
+    import yaml
+
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.is_file():
+        raise SrganError(f"{run_dir}: not a run folder (no config.yaml)")
+    raw = yaml.safe_load(saved.read_text())
+    if not isinstance(raw, dict):
+        raise SrganError(f"{saved}: the config must be a mapping of keys to values")
+    # The saved paths are absolute; anything relative there was relative to the cwd it ran from, as flags are.
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return load_config(None, raw, sets)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A config file's mapping, its relative paths resolved against the file's folder."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SrganError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SrganError(f"{path}: invalid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise SrganError(f"{path}: the config must be a mapping of keys to values")
+    return resolve_paths(raw, path.resolve().parent)
+
+
+def resolve_paths(raw: dict, base: Path) -> dict:
+    """``raw`` with its relative paths made absolute against ``base``, so a config works from any cwd.
+
+    One path where a list is expected is a list of one. ``mnist:DIR`` and ``stl10:DIR`` resolve their DIR.
+    """
+
+    def fix(p: str) -> str:
+        kind, sep, rest = p.partition(":")
+        if sep and kind in ("mnist", "stl10"):
+            return f"{kind}:{fix(rest)}"
+        return p if os.path.isabs(p) else os.path.normpath(base / p)
+
+    out = dict(raw)
+    for key in PATH_LIST_KEYS:
+        if isinstance(out.get(key), str):
+            out[key] = [out[key]]
+        if isinstance(out.get(key), list):
+            out[key] = [fix(p) if isinstance(p, str) else p for p in out[key]]  # not a str: pydantic's to refuse
+    for key in PATH_KEYS:
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = fix(out[key])
+    return out
+
+
+def apply_set(raw: dict, item: str) -> None:
+    """Apply one ``--set key=value`` to ``raw``; ``top.sub=value`` sets one key inside a mapping field,
+    starting from the field's default when ``raw`` has none."""
+    key, eq, text = item.partition("=")
+    if not eq:
+        raise SrganError(f"--set {item}: expected key=value")
+    top, _, sub = key.partition(".")
+    if not sub:
+        # Paths given here are relative to the cwd, as the flags' are.
+        raw.update(resolve_paths({key: _set_value(key, text, _field_types().get(key))}, Path.cwd()))
+        return
+    annotation = _field_types().get(top)  # None: an unknown key, reported with the others
+    if annotation is not None and not is_typeddict(annotation):
+        raise SrganError(f"--set {key}: {top} is not a mapping")
+    if top not in raw:
+        default = next((f for f in dataclasses.fields(TrainConfig) if f.name == top), None)
+        raw[top] = dict(default.default_factory()) if default else {}
+    if not isinstance(raw[top], dict):
+        raise SrganError(f"--set {key}: {top} is not a mapping")
+    hints = typing.get_type_hints(annotation) if annotation is not None else {}
+    raw[top] = {**raw[top], sub: _set_value(key, text, hints.get(sub))}
+
+
+def _set_value(key: str, text: str, annotation: Any) -> Any:
+    """The value of ``--set key=text`` before pydantic checks it: the text itself for a str field (a folder
+    named 2024 stays "2024"), and for one path where a list of paths is expected; otherwise what YAML reads
+    (numbers, true/false, null, [lists], {mappings}), which pydantic then converts to the field's type."""
+    import yaml
+
+    if annotation is not None and str in _members(annotation) and text not in ("null", "~", ""):
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise SrganError(f"--set {key}={text}: value is not valid YAML") from None
+    if key in PATH_LIST_KEYS and not isinstance(value, list):
+        return [text]
+    return value
+
+
+def config_from_dict(raw: dict) -> TrainConfig:
+    """Type-check ``raw`` against the schema (pydantic), then check the values (:meth:`TrainConfig.check`)."""
+    valid = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(map(str, set(raw) - valid))
+    if unknown:
+        raise SrganError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}")
+    try:
+        cfg = _adapter().validate_python(raw)
+    except ValidationError as e:
+        raise SrganError(_one_line(e, raw)) from None
+    cfg.check()
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+# Words for a type error where the field's type alone would not tell the user what to write.
+_EXPECTED = {"content_taps": "a list of EfficientNet block numbers, e.g. [7, 10]"}
+
+
+def _one_line(error: ValidationError, raw: dict) -> str:
+    """pydantic's first error as one line naming the key, e.g. ``config: steps must be int, not 'many'``."""
+    first = error.errors()[0]
+    path = []
+    for part in first["loc"]:
+        if not isinstance(part, str):  # an index into a list: the message shows the whole list
+            break
+        path.append(part)
+    name = ".".join(path)
+    if first["type"] == "extra_forbidden":
+        parent = _field_types()[path[0]]
+        valid = ", ".join(typing.get_type_hints(parent))
+        return f"unknown config key {name}; valid keys in {path[0]}: {valid}"
+    value: Any = raw
+    for part in path:
+        value = value[part] if isinstance(value, dict) and part in value else first["input"]
+    return f"config: {name} must be {_expected(path)}, not {value!r}"
+
+
+def _expected(path: list[str]) -> str:
+    if path[0] in _EXPECTED:
+        return _EXPECTED[path[0]]
+    annotation = _field_types()[path[0]]
+    for part in path[1:]:
+        annotation = typing.get_type_hints(annotation)[part]
+    return _type_text(annotation)
+
+
+def _type_text(annotation: Any) -> str:
+    """``int``, ``list[float]``, ``str | None``: the annotation as the YAML writer reads it."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " | ".join(_type_text(a) for a in args)
+    if typing.get_origin(annotation) is list:
+        return f"list[{_type_text(args[0])}]"
+    if is_typeddict(annotation):
+        return "a mapping of " + ", ".join(typing.get_type_hints(annotation))
+    return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
+# ------------------------------------------------------------------------------------------ schema access
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    """TrainConfig's field annotations as types (they are strings under ``from __future__ import annotations``)."""
+    return typing.get_type_hints(TrainConfig)
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[TrainConfig]:
+    return TypeAdapter(TrainConfig)
+
+
+def _members(annotation: Any) -> tuple:
+    """The types a field accepts: ``str | None`` → (str, NoneType)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _wants_number(annotation: Any) -> bool:
+    """Whether a field holds a number or a list of numbers."""
+    for member in _members(annotation):
+        if member in (int, float) or (typing.get_origin(member) is list and typing.get_args(member)[0] in (int, float)):
+            return True
+    return False

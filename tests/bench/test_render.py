@@ -1,0 +1,76 @@
+"""RESULTS.md text from measured numbers: the tables' cells, the reproduce commands, the BM3D subset."""
+
+from pathlib import Path
+
+from srgan.bench.render import denoise_text, describe_machine, figures_text, render, sr_text
+
+MACHINE = {"cpu": "Test CPU", "cores": 2, "threads": 1, "torch": "2.0", "python": "3.11", "date": "2024-01-01 00:00 UTC",
+           "commit": "abc1234", "load": None}
+
+
+def _sr(dataset, psnr, niqe=None, s_per_mp=None):
+    return {"dataset": dataset, "psnr_y": psnr, "ssim_y": 0.81234, "psnr_rgb": psnr - 1, "hf_ratio": 0.5, "niqe": niqe,
+            "seconds_per_mp": s_per_mp}
+
+
+def _den(rows, methods):
+    return {"target": "/d/BSD100", "sigmas": [0.1, 0.2], "tune_on": "/d/cats_val.txt", "tune_images": 20, "h": {0.1: 20.5},
+            "methods": methods, "rows": rows, "notes": [], "bm3d_images": 2, "max_images": None}
+
+
+def _row(method, image, sigma, psnr, noisy_psnr=20.0):
+    return {"method": method, "image": image, "sigma": sigma, "noisy_psnr_rgb": noisy_psnr, "noisy_ssim_rgb": 0.5,
+            "psnr_rgb": psnr, "ssim_rgb": 0.75}
+
+
+def test_sr_tables_show_each_dataset_and_a_dash_where_a_number_is_missing():
+    rows = [("bicubic", "bicubic", [_sr("Set5", 28.4312, niqe=7.123, s_per_mp=0.01)]),
+            ("srresnet-x4", "srresnet-x4 (ours)", [_sr("Set5", 31.2), _sr("cats_val", 30.0)])]
+    lines = sr_text(["/d/Set5", "/d/cats_val.txt"], rows, ["a skipped peer"], True, " --peers P", Path("/d/peers"))
+    assert "| method | Set5 | cats_val |" in lines
+    assert "| bicubic | 28.43 / 0.8123 | – |" in lines  # not measured on the cats
+    assert "| bicubic | 28.43 | 0.8123 | 27.43 | 0.50 | 7.12 | 0.01 |" in lines
+    assert "| srresnet-x4 (ours) | 31.20 | 0.8123 | 30.20 | 0.50 | – | – |" in lines  # no NIQE, no timing
+    cmd = next(line for line in lines if line.startswith("- bicubic: "))
+    assert cmd.endswith(" --max-images 2 --peers P`") and "--model bicubic --data " in cmd
+    assert lines[-3:] == ["Skipped or noted:", "", "- a skipped peer"]
+
+
+def test_denoise_tables_average_per_image_and_keep_bm3d_to_its_subset():
+    rows = [_row("nlmeans", img, s, psnr) for img, psnr in (("a.png", 24.0), ("b.png", 26.0), ("c.png", 30.0))
+            for s in (0.1, 0.2)]
+    rows += [_row("bm3d", img, s, 27.0) for img in ("a.png", "b.png") for s in (0.1, 0.2)]
+    methods = [("nlmeans", "OpenCV NL-means (h tuned per σ)", []), ("bm3d", "BM3D (σ given)", [])]
+    lines = denoise_text(_den(rows, methods), quick=False)
+    all_at = lines.index("### BSD100, 3 images")
+    subset_at = lines.index("### BSD100, first 2 images (the BM3D subset)")
+    full, subset = lines[all_at:subset_at], lines[subset_at:]
+    assert "| OpenCV NL-means (h tuned per σ) | 26.67 / 0.7500 | 26.67 / 0.7500 |" in full
+    assert "| noisy input | 20.00 / 0.5000 | 20.00 / 0.5000 |" in full  # each image once, not once per method
+    assert not any(line.startswith("| BM3D") for line in full)
+    assert "| OpenCV NL-means (h tuned per σ) | 25.00 / 0.7500 | 25.00 / 0.7500 |" in subset
+    assert "| BM3D (σ given) | 27.00 / 0.7500 | 27.00 / 0.7500 |" in subset
+    assert "- BM3D (σ given): `srgan evaluate --model peer:bm3d --data /d/BSD100 --noise 0.1 0.2 --max-images 2`" in lines
+    assert any("`srgan evaluate --model peer:nlmeans:h=20.5 --data /d/BSD100 --noise 0.1`" in line for line in lines)
+
+
+def test_figures_link_relative_to_the_output_folder_or_give_the_note(tmp_path):
+    lines = figures_text([{"title": "A", "path": tmp_path / "docs" / "figures" / "a.png", "caption": "a caption"},
+                          {"title": "B", "path": None, "note": "skipped: why"}])
+    assert "![A](figures/a.png)" in lines and "a caption" in lines
+    assert lines[lines.index("### B") + 2] == "skipped: why"
+
+
+def test_render_is_one_markdown_file_with_header_sections_and_a_final_newline():
+    text = render(machine=MACHINE, datasets=["/d/Set5"], sr_rows=[("bicubic", "bicubic", [_sr("Set5", 28.0)])],
+                  skipped=[], den=_den([], []), figures=[], quick=False, seconds=125, cmd_extra="", peers_root=Path("/p"))
+    assert text.startswith("# Results\n\nWritten by `srgan report` on 2024-01-01 00:00 UTC at commit abc1234 in 2 min.")
+    assert "Quick run" not in text and "load average" not in text
+    heads = [line for line in text.splitlines() if line.startswith("## ")]
+    assert heads == ["## ×4 super-resolution", "## Denoising", "## Figures"]
+    assert text.endswith("## Figures\n")
+
+
+def test_machine_without_a_checkout_has_an_unknown_commit():
+    machine = describe_machine(None)
+    assert machine["commit"] == "unknown" and machine["cores"] >= 1 and machine["threads"] >= 1

@@ -1,0 +1,184 @@
+"""The training config: YAML, flags and --set through the pydantic schema, path resolution, one-line errors,
+and run folders' saved configs loading back."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from srgan.errors import SrganError
+from srgan.train.config import TrainConfig, load_config, load_run_config
+from train_runs import cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_yaml_flags_and_set_override_in_order(tmp_path, image_folder):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(f"kind: srresnet\ndata: [{image_folder}]\nsteps: 10\nlr: 1e-4\n")
+    cfg = load_config(cfg_file, {"steps": 20}, ["lr=2e-4", "generator.num_blocks=4", "lr_decay_at=0.5"])
+    assert cfg.steps == 20 and cfg.lr == 2e-4 and cfg.generator["num_blocks"] == 4 and cfg.generator["channels"] == 64
+    assert isinstance(cfg.lr, float)
+
+
+def test_yaml_floats_written_without_a_dot_are_floats(tmp_path):
+    # YAML 1.1 reads 2e-4 as the string "2e-4"; the schema makes it the float the field wants.
+    f = tmp_path / "c.yaml"
+    f.write_text("data: [x]\nlr: 2e-4\nadversarial_weight: 1e-3\ncache_mb: 512\n")
+    cfg = load_config(f)
+    assert (cfg.lr, cfg.adversarial_weight, cfg.cache_mb) == (2e-4, 1e-3, 512.0)
+    assert all(isinstance(v, float) for v in (cfg.lr, cfg.adversarial_weight, cfg.cache_mb))
+
+
+def test_set_values_are_typed_by_the_schema(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, {"data": ["x"]}, [
+        "val=2024", "steps=20", "lr=2e-4", "generator.num_blocks=8", "content_taps=[7, 10]", "lr_decay_at=null",
+        "val_sigmas=[0.1, 0.3]", "cache_mb=512", "kind=srgan", "init_generator=null",
+    ])
+    assert cfg.val == str(tmp_path / "2024")  # a str field keeps the text: a folder named 2024, cwd-relative
+    assert cfg.steps == 20 and type(cfg.steps) is int
+    assert cfg.lr == 2e-4 and cfg.cache_mb == 512.0 and type(cfg.cache_mb) is float
+    assert cfg.generator == {"num_blocks": 8, "channels": 64}  # the default mapping, one key changed
+    assert cfg.content_taps == [7, 10] and cfg.val_sigmas == [0.1, 0.3]
+    assert cfg.lr_decay_at is None and cfg.init_generator is None and cfg.kind == "srgan"
+    # One path where a list of paths is expected is a list of one; a YAML list is a list.
+    assert load_config(None, {}, ["data=images"]).data == [str(tmp_path / "images")]
+    assert load_config(None, {}, ["data=[a, /abs/b]"]).data == [str(tmp_path / "a"), "/abs/b"]
+
+
+def test_set_on_a_resumed_run_reaches_nested_keys_of_the_saved_config(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = TrainConfig(data=["/d"], generator={"num_blocks": 2, "channels": 8})
+    (run / "config.yaml").write_text(yaml.safe_dump(saved.to_dict(), sort_keys=False))
+    cfg = load_run_config(run, {"steps": 7}, ["generator.channels=16"])
+    assert cfg.generator == {"num_blocks": 2, "channels": 16} and cfg.steps == 7
+
+
+def test_relative_paths_in_a_yaml_are_relative_to_the_yaml(tmp_path, image_folder):
+    (tmp_path / "cfgs").mkdir()
+    cfg_file = tmp_path / "cfgs" / "c.yaml"
+    cfg_file.write_text("data: [../images, mnist:../m, /abs/x]\nval: ../images\nexclude: val.txt\n"
+                        "init_generator: ../pre/model.safetensors\n")
+    cfg = load_config(cfg_file)
+    assert Path(cfg.data[0]) == image_folder and Path(cfg.val) == image_folder
+    assert cfg.data[1:] == [f"mnist:{tmp_path / 'm'}", "/abs/x"]
+    assert cfg.exclude == [str(tmp_path / "cfgs" / "val.txt")]  # one path: a list of one
+    assert cfg.init_generator == str(tmp_path / "pre" / "model.safetensors")
+
+
+def test_flag_paths_are_relative_to_the_cwd(tmp_path, monkeypatch):
+    (tmp_path / "cfgs").mkdir()
+    cfg_file = tmp_path / "cfgs" / "c.yaml"
+    cfg_file.write_text("data: [a]\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(cfg_file, {"val": "v", "data": ["b"]})
+    assert cfg.data == [str(tmp_path / "b")] and cfg.val == str(tmp_path / "v")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("kind: srresnet\ndata: [x]\nbogus_key: 1\n", "unknown config key.*bogus_key.*valid keys:.*batch_size"),
+        ("kind: [unclosed\n", "invalid YAML at line"),
+        ("kind: wgan\ndata: [x]\n", "kind must be one of"),
+        ("data: [x]\nsteps: many\n", "steps must be int"),
+        ("data: [x]\ncrop: 30\n", "multiple of scale"),
+        ("- just\n- a list\n", "mapping"),
+        ("kind: srresnet\n", "no training data"),
+        ("data: [x]\npixel_weight: -1\n", "pixel_weight, adversarial_weight and grid_weight must be >= 0"),
+        ("kind: srgan\ndata: [x]\ncontent_shift: 48\n", "content_shift must be in"),
+        ("kind: srgan\ndata: [x]\nadversarial_shift: -1\n", "adversarial_shift must be in"),
+        ("data: [x]\npixel_loss: l2\n", "pixel_loss must be full or lowpass"),
+        ("kind: srgan\ndata: [x]\ncontent_taps: [deep]\n", "content_taps must be a list of EfficientNet block numbers"),
+        ("data: [x]\nselect: sharpest\n", "select must be auto, psnr, texture or niqe"),
+        ("kind: denoiser\ndata: [x]\nselect: texture\n", "select texture is for super-resolution runs"),
+        ("kind: denoiser\ndata: [x]\nselect: niqe\n", "select niqe is for super-resolution runs"),
+        ("data: [x]\nema_decay: 1.0\n", "ema_decay must be in"),
+        ("kind: srgan\ndata: [x]\nartifact_weight: 1.0\n", "artifact_weight needs kind srgan and ema_decay > 0"),
+        ("data: [x]\nema_decay: 0.9\nartifact_weight: 1.0\n", "artifact_weight needs kind srgan"),
+        ("kind: srgan\ndata: [x]\nselect_max_psnr_drop: -1\n", "select_max_psnr_drop must be >= 0"),
+        # the schema's types, nested ones included
+        ("data: [x]\nsteps: yes\n", r"config: steps must be int, not True"),
+        ("data: [x]\nsteps: 10.5\n", r"config: steps must be int, not 10\.5"),
+        ("data: [x]\nlr: fast\n", r"config: lr must be float, not 'fast'"),
+        ("data: [x]\nval: [a, b]\n", r"config: val must be str \| None, not \['a', 'b'\]"),
+        ("data: [x, 3]\n", r"config: data must be list\[str\], not \['/.*/x', 3\]"),
+        ("data: [x]\nnoise_sigma: [low, 0.5]\n", r"config: noise_sigma must be list\[float\], not \['low', 0\.5\]"),
+        ("data: [x]\ngenerator: {num_blocks: two}\n", r"config: generator\.num_blocks must be int, not 'two'"),
+        ("data: [x]\ngenerator: 16\n", r"config: generator must be a mapping of num_blocks, channels"),
+        ("data: [x]\ngenerator: {blocks: 2}\n", r"unknown config key generator\.blocks; valid keys in generator: num_blocks"),
+        ("kind: denoiser\ndata: [x]\ndenoiser: {widths: 48}\n", r"config: denoiser\.widths must be list\[int\], not 48"),
+    ],
+)
+def test_bad_configs_are_one_line_errors(tmp_path, text, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(SrganError, match=message) as e:
+        load_config(f)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("nope=1", r"unknown config key\(s\) nope; valid keys:"),
+        ("generator.depth=3", r"unknown config key generator\.depth"),
+        ("steps=abc", r"config: steps must be int, not 'abc'"),
+        ("steps", r"--set steps: expected key=value"),
+        ("lr=[1", r"--set lr=\[1: value is not valid YAML"),
+        ("steps.x=1", r"--set steps\.x: steps is not a mapping"),
+        ("bogus.x=1", r"unknown config key\(s\) bogus; valid keys:"),
+    ],
+)
+def test_bad_set_items_are_one_line_errors(item, message):
+    with pytest.raises(SrganError, match=message):
+        load_config(None, {"data": ["x"]}, [item])
+
+
+def test_a_run_config_round_trips_through_the_run_folder(tmp_path):
+    cfg = load_config(None, {"kind": "srgan", "data": ["/d/a", "mnist:/d/m"], "val": "/d/v", "content_taps": [7, 10],
+                             "generator": {"num_blocks": 4, "channels": 32}, "lr": 2e-4, "lr_decay_at": 0.75,
+                             "ema_decay": 0.999, "artifact_weight": 300.0, "select": "niqe"})
+    run = tmp_path / "run"
+    run.mkdir()
+    # what srgan train writes (srgan.train.loop.train) and what --resume reads
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    back = load_run_config(run)
+    assert back == cfg and back.to_dict() == cfg.to_dict()
+    assert load_run_config(run, {"steps": 5}).steps == 5
+
+
+@pytest.mark.parametrize("saved", sorted((REPO / "records" / "training").glob("**/config.yaml")), ids=lambda p: p.parent.name)
+def test_run_folders_of_earlier_versions_load_for_resume(saved):
+    raw = yaml.safe_load(saved.read_text())
+    cfg = load_run_config(saved.parent)
+    assert {k: v for k, v in cfg.to_dict().items() if k in raw} == raw  # every saved value, as saved
+
+
+@pytest.mark.parametrize("name", ["srresnet_x4", "srgan_x4", "srgan_x4_ldl", "denoiser"])
+def test_shipped_configs_load_with_paths_beside_them(name):
+    cfg = load_config(REPO / "configs" / f"{name}.yaml")
+    assert cfg.val == str(REPO / "configs" / "cats_val.txt") and cfg.exclude == [cfg.val]
+    assert cfg.data[0] == str(REPO.parent / "shared" / "data" / "train" / "T91")
+    if cfg.kind == "srgan":
+        assert cfg.init_generator == str(REPO / "src" / "srgan" / "weights" / "srresnet-x4.safetensors")
+
+
+def test_cli_config_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [x]\nnope: 1\n")
+    r = subprocess.run(cli("train", str(bad)), capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "nope" in r.stderr
+    r = subprocess.run(cli("train", str(bad), "--set", "nope=2", "--set", "steps=many"), capture_output=True, text=True)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "nope" in r.stderr
+    bad.write_text("data: [x]\n")
+    r = subprocess.run(cli("train", str(bad), "--set", "steps=many"), capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == ["srgan: error: config: steps must be int, not 'many'"]
+    r = subprocess.run(cli("train", "--resume", str(tmp_path / "nothing")), capture_output=True, text=True)
+    assert r.returncode == 1 and "not a run folder" in r.stderr
