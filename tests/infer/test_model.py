@@ -106,20 +106,6 @@ def test_bf16_stays_close_to_fp32(up):
 # ---------------------------------------------------------------------------------------------- tiling
 
 
-@pytest.mark.parametrize("length", [1, 7, 64, 100, 257, 513, 1000])
-@pytest.mark.parametrize(("tile", "overlap", "align"), [(64, 16, 1), (64, 0, 1), (32, 12, 4), (0, 16, 1)])
-def test_windows_cover_the_axis_with_enough_overlap(length, tile, overlap, align):
-    t = Tiling(tile, overlap, align)
-    size, starts = t.windows(length)
-    assert starts[0] == 0 and starts[-1] + size == length and size <= length
-    for a, b in zip(starts, starts[1:]):
-        assert a < b and a + size - b >= 2 * overlap
-    weight = torch.zeros(length * 2)
-    for s in starts:
-        weight[s * 2 : (s + size) * 2] += t.ramp(s, size, length, 2)
-    assert weight.min() > 0.5  # every output pixel gets real weight, not just the floor
-
-
 @pytest.mark.parametrize(("precision", "size"), [("bf16", 512), ("fp32", 192)])
 def test_tiled_output_matches_untiled_above_50db(up, precision, size):
     """The issue's check (512×512, --tile 64, default overlap) at the CPU's default precision; fp32 smaller."""

@@ -20,7 +20,7 @@ We follow BasicSR's ``calculate_niqe`` conventions, which reproduce the MATLAB c
 NIQE: RGB goes to BT.601 Y on 16..235 as BasicSR's ``to_y_channel`` computes it, the border is cropped,
 Y is rounded to integers, the image is cut to whole 96×96 blocks from the top-left, border pixels of the
 local filters are replicated, and the half scale is MATLAB's antialiased bicubic ``imresize`` (ours, in
-:mod:`srgan.ops.imresize`). ``tests/test_niqe.py`` checks us against BasicSR 1.4.2 to 0.01.
+:mod:`srgan.ops.imresize`). ``tests/ops/test_niqe.py`` checks us against BasicSR 1.4.2 to 0.01.
 """
 
 from __future__ import annotations
