@@ -15,6 +15,7 @@ from srgan.bench.evaluate import DEFAULT_SIGMAS, find_dataset, load_upscaler
 from srgan.errors import SrganError
 from srgan.io.files import atomic_path
 from srgan.io.read import read_u8
+from srgan.models.zoo import default_upscaler
 
 # The one scale of the report's SR tables and figures.
 SCALE = 4
@@ -145,7 +146,8 @@ def face_figure(figures_dir: Path, datasets: list[str], peers_dir, device, model
 def restore_figure(figures_dir: Path, ours: dict[str, list[str]], device: str, photo: Path) -> dict:
     """Rows per σ: noisy | denoised | generated (denoised, then ×4), on ``photo`` (examples/chelsea.png)."""
     title = "Restore: noisy | denoised | generated"
-    upscalers = ours["srgan"] + ours["srresnet"]
+    # What `srgan restore` runs by default: the default upscaler first, when it is shipped.
+    upscalers = sorted(ours["srgan"] + ours["srresnet"], key=lambda name: name != default_upscaler())
     if not ours["denoiser"] or not upscalers:
         return {"title": title, "path": None, "note": "skipped: needs a shipped denoiser and a shipped ×4 model."}
     if not photo.is_file():  # an installed package run outside a checkout has no examples/
