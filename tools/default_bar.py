@@ -24,10 +24,11 @@ import json
 import shlex
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO.parent / "shared" / "data" / "benchmark"
+from srgan.bench.places import shared_dir
+
+# The one rule for where ../shared is (srgan report uses it too).
+BENCH = shared_dir() / "data" / "benchmark"
 PSNR_SETS = ("Set5", "Set14", "BSD100")
 NIQE_SETS = ("Set14", "BSD100")
 

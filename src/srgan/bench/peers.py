@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from srgan.bench.places import peers_dir
 from srgan.errors import SrganError
 
@@ -127,8 +129,6 @@ def _threads() -> int:
 def _rgb_in_out(fn: Upscaler, scale: int) -> Upscaler:
     """Give the peer RGB uint8 whatever the input, and return the input's channel count at ×scale."""
 
-    import numpy as np
-
     def run(lr: np.ndarray) -> np.ndarray:
         if lr.dtype != np.uint8:
             raise SrganError(f"peers take 8-bit images, got {lr.dtype}")
@@ -146,8 +146,6 @@ def _rgb_in_out(fn: Upscaler, scale: int) -> Upscaler:
 
 
 def _to_u8(x: np.ndarray, peak: float) -> np.ndarray:
-    import numpy as np
-
     return np.clip(np.rint(x * (255.0 / peak)), 0, 255).astype(np.uint8)
 
 
@@ -237,7 +235,6 @@ def _leftthomas_generator(scale: int):
 
 
 def _upscalerjs(folder: Path) -> Upscaler:
-    import numpy as np
     import torch
 
     net = keras_graph(_need_file(folder / "model.json"))
@@ -281,7 +278,6 @@ def _keras_weights(manifest: list[dict], folder: Path) -> dict:
 
     Every byte must belong to a listed weight: a shard longer or shorter than its manifest is refused.
     """
-    import numpy as np
     import torch
 
     state = {}
@@ -390,8 +386,6 @@ def _realesrgan_x4plus(scale: int) -> Upscaler:
 
 def _ncnn(stem: Path) -> Upscaler:
     """An ncnn Real-ESRGAN graph ("data" → "output", RGB in [0, 1]) on the CPU."""
-    import numpy as np
-
     ncnn = _need("ncnn", "ncnn")
     param, weights = _need_file(stem.with_suffix(".param")), _need_file(stem.with_suffix(".bin"))
     net = ncnn.Net()
@@ -420,8 +414,6 @@ def _ncnn(stem: Path) -> Upscaler:
 
 def nlmeans_h(sigma: float) -> float:
     """The tuned h for σ (see NLMEANS_H), linear in σ between and beyond the tuned points."""
-    import numpy as np
-
     pts = sorted(NLMEANS_H.items())
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     if sigma >= xs[-1]:
@@ -447,8 +439,6 @@ def _nlmeans(h: float | None) -> Callable:
 
 
 def _bm3d() -> Callable:
-    import numpy as np
-
     bm3d = _need("bm3d", "bm3d")
 
     def run(noisy: np.ndarray, sigma: float) -> np.ndarray:

@@ -166,7 +166,7 @@ def figures_text(figures: list[dict]) -> list[str]:
 
 def denoise_text(den: dict, quick: bool) -> list[str]:
     """The denoising section: the protocol, the tuned h, the tables (all images, the BM3D subset), the commands."""
-    sigmas, name = den["sigmas"], find_name(den["target"])
+    name = find_name(den["target"])
     out = [
         "", "## Denoising", "",
         f"Protocol (`srgan evaluate --noise`): {name} HR images, clipped Gaussian noise of each σ (on the 0..1 "
