@@ -15,6 +15,21 @@ are test sets: nothing here picks a checkpoint, it only says yes or no to the on
 validation cats.
 
     python tools/default_bar.py --model srgan-x4 [--visual ok|fail --visual-note "..."] [--write]
+
+``--real`` measures the bar for the models for real photos instead (issue 19), which is what
+``default_upscaler`` reads for ``srgan-x4-real`` and ``srresnet-x4-real``: on photos that are not in the repo
+(``--data``, default BSD100 and the validation cats) with each of the ``srgan evaluate --degrade`` presets
+jpeg50, jpeg75 and blur-noise-jpeg70,
+
+- blockiness at most 1.10 (no JPEG tiles);
+- PSNR-Y at most 0.5 dB below srresnet-x4's on the same inputs;
+- NIQE at most 0.3 above Real-ESRGAN x4plus's on the same inputs (``--role gan``; a PSNR model, ``--role psnr``,
+  has its NIQE recorded but not judged: it is the fallback when no GAN meets the bar);
+
+and on the clean bicubic inputs PSNR-Y within 1.5 dB of srresnet-x4; the same architecture as srresnet-x4 (so
+the same speed; both measured seconds per output megapixel are recorded); and a look at 1:1 crops (``--visual``).
+
+    python tools/default_bar.py --real --model srresnet-x4-real --role psnr [--visual ok ...] [--write]
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from srgan.bench.places import shared_dir
 
@@ -56,6 +72,72 @@ def verdict(numbers: dict, model: str, reference: str, peer: str, max_drop: floa
     return {"met": all(checks.values()), "checks": checks}
 
 
+REAL_PRESETS = ("jpeg50", "jpeg75", "blur-noise-jpeg70")
+
+
+def measure_real(models: list[str], data: list[str], max_images: int | None) -> dict[str, dict[str, dict]]:
+    """{model: {preset: {psnr_y, niqe, blockiness, seconds_per_mp}}}, each preset's means over all of ``data``."""
+    from srgan.bench.evaluate import evaluate
+
+    out: dict[str, dict[str, dict]] = {}
+    for name in models:
+        out[name] = {}
+        for preset in (*REAL_PRESETS, "bicubic"):
+            rows = evaluate(name, data, precision="fp32", max_images=max_images, degrade=preset, with_niqe=preset != "bicubic")
+            weights = [r["images"] for r in rows]
+
+            def mean(key: str) -> float | None:
+                vals = [r[key] for r in rows]
+                return None if None in vals else round(sum(v * w for v, w in zip(vals, weights)) / sum(weights), 4)
+
+            out[name][preset] = {k: mean(k) for k in ("psnr_y", "niqe", "blockiness", "seconds_per_mp")}
+            print(f"{name} {preset}: " + ", ".join(f"{k} {v}" for k, v in out[name][preset].items()), flush=True)
+    return out
+
+
+def verdict_real(numbers: dict, model: str, reference: str, peer: str, role: str, visual: str | None) -> dict:
+    from srgan.models import zoo
+
+    checks = {}
+    for preset in REAL_PRESETS:
+        mine, ref, other = numbers[model][preset], numbers[reference][preset], numbers[peer][preset]
+        checks[f"blockiness_{preset}"] = mine["blockiness"] <= 1.10
+        checks[f"psnr_{preset}"] = ref["psnr_y"] - mine["psnr_y"] <= 0.5
+        if role == "gan":
+            checks[f"niqe_{preset}"] = mine["niqe"] <= other["niqe"] + 0.3
+    checks["psnr_bicubic"] = numbers[reference]["bicubic"]["psnr_y"] - numbers[model]["bicubic"]["psnr_y"] <= 1.5
+    arch = lambda name: zoo.describe(zoo.load_state(zoo.resolve(name))[0]).arguments  # noqa: E731
+    checks["same_architecture"] = arch(model) == arch(reference)
+    checks["visual"] = visual == "ok"
+    return {"met": all(checks.values()), "checks": checks}
+
+
+def main_real(a: argparse.Namespace) -> int:
+    from srgan.models import zoo
+
+    data = a.data or [str(BENCH / "BSD100"), str(Path(__file__).resolve().parents[1] / "configs" / "cats_val.txt")]
+    numbers = measure_real([a.model, a.reference, a.real_peer], data, a.max_images)
+    result = {
+        **verdict_real(numbers, a.model, a.reference, a.real_peer, a.role, a.visual),
+        "role": a.role, "visual": a.visual, "visual_note": a.visual_note, "numbers": numbers,
+        "data": data, "max_images": a.max_images,
+        "rule": f"on {', '.join(REAL_PRESETS)} inputs: blockiness <= 1.10, PSNR-Y at most 0.5 dB below {a.reference}"
+                + (f", NIQE at most 0.3 above {a.real_peer}" if a.role == "gan" else " (NIQE recorded, not judged: a PSNR model)")
+                + f"; clean bicubic inputs: PSNR-Y within 1.5 dB of {a.reference}; {a.reference}'s architecture; "
+                "no JPEG tiles, posterised faces or halos at 1:1",
+        "command": "python " + shlex.join(["tools/default_bar.py", *sys.argv[1:]]),
+        "measured": time.strftime("%Y-%m-%d"),
+    }
+    print(json.dumps({k: result[k] for k in ("met", "checks", "visual", "visual_note")}, indent=2))
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=1) + "\n")
+    if a.write:
+        weights = zoo.resolve(a.model)
+        zoo.ModelCard.read(weights).updated(default_bar=result).write(weights)
+        print(f"wrote default_bar into {weights.with_suffix('.json')}")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="srgan-x4", help="the GAN model: a shipped name or a file")
@@ -65,10 +147,18 @@ def main() -> int:
     p.add_argument("--visual", choices=["ok", "fail"], help="the verdict of a look at face and flat-area crops at 1:1")
     p.add_argument("--visual-note", default="", help="what the look found")
     p.add_argument("--write", action="store_true", help="write default_bar into the model's card")
+    p.add_argument("--real", action="store_true", help="the bar for the models for real photos (see above)")
+    p.add_argument("--role", choices=["gan", "psnr"], default="gan", help="--real: a GAN is judged on NIQE too")
+    p.add_argument("--real-peer", default="peer:realesrgan-x4plus", help="--real: the NIQE reference")
+    p.add_argument("--data", nargs="+", help="--real: datasets as for srgan evaluate (default BSD100 and the validation cats)")
+    p.add_argument("--max-images", type=int, help="--real: the first N images of each dataset")
+    p.add_argument("--json", help="--real: also write the whole result to this file")
     a = p.parse_args()
     if not BENCH.is_dir():
         print(f"default_bar: {BENCH} not found (needs ../shared)", file=sys.stderr)
         return 2
+    if a.real:
+        return main_real(a)
 
     from srgan.models import zoo
 

@@ -7,7 +7,10 @@ modules are imported inside the subcommand that needs them, so ``srgan --help`` 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
 from srgan import __version__
 from srgan.errors import SrganError, UsageError
@@ -64,6 +67,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     results = evaluate(
         a.model, datasets, scale=a.scale, noise=a.noise, device=a.device, precision=a.precision,
         max_images=a.max_images, per_image_csv=a.csv, peers_dir=a.peers, with_niqe=not a.no_niqe,
+        degrade=a.degrade,
     )
     if a.json:
         import json
@@ -93,7 +97,7 @@ def cmd_plot(a: argparse.Namespace) -> int:
 
 
 def cmd_degrade(a: argparse.Namespace) -> int:
-    from srgan.ops.degrade import degrade_files
+    from srgan.infer.batch import degrade_files
 
     written, failed = degrade_files(a.inputs, a.output, scale=a.scale, noise=a.noise, seed=a.seed)
     print(f"{written} written, {failed} failed -> {a.output}")
@@ -103,57 +107,65 @@ def cmd_degrade(a: argparse.Namespace) -> int:
 # --- inference: upscale, denoise, restore, models, export (srgan.infer.model, srgan.infer.batch, srgan.infer.onnx)
 
 
-def _batch_options(a: argparse.Namespace, suffix: str):
-    from srgan.infer.batch import BatchOptions
+def _plan_run(a: argparse.Namespace, default_suffix: str, intermediates: tuple[str, ...] = ()):
+    """What upscale, denoise and restore check before loading a model (which can take minutes and a GB the
+    first time): the options, then the inputs and the output. Returns (plan, batch options, process kwargs)."""
+    from srgan.infer.batch import BatchOptions, plan_batch
 
-    if a.max_pixels is not None and a.max_pixels < 0:
-        raise UsageError("--max-pixels must be 0 (no limit) or positive")
-    return BatchOptions(
-        suffix=suffix if a.suffix is None else a.suffix, ext=a.ext, quality=a.quality, max_pixels=a.max_pixels or None,
-        save_intermediate=getattr(a, "save_intermediate", False),
+    options = BatchOptions(
+        suffix=default_suffix if a.suffix is None else a.suffix, ext=a.ext, quality=a.quality,
+        max_pixels=None if a.max_pixels == 0 else a.max_pixels,
+        save_intermediate=getattr(a, "save_intermediate", False), intermediates=intermediates,
     )
-
-
-def _run_kwargs(a: argparse.Namespace) -> dict:
     if a.max_output_pixels < 0:
         raise UsageError("--max-output-pixels must be 0 (no limit) or positive")
-    return {"tile": a.tile, "tile_overlap": a.tile_overlap, "progress": not a.no_progress,
-            "max_output_pixels": a.max_output_pixels or None}
+    outscale = getattr(a, "outscale", None)
+    if outscale is not None and not 0 < outscale <= 16:  # Model.process's range
+        raise UsageError(f"--outscale must be in (0, 16], got {outscale:g}")
+    plan = plan_batch(a.inputs, a.output)
+    # Last because it imports torch; the same check Model.process makes, so the rule lives in one place.
+    from srgan.infer.tiling import Tiling
+
+    Tiling(0 if a.tile is None else a.tile, a.tile_overlap)
+    run_kwargs = {"tile": a.tile, "tile_overlap": a.tile_overlap, "progress": not a.no_progress,
+                  "max_output_pixels": a.max_output_pixels or None}
+    return plan, options, run_kwargs
 
 
 def cmd_upscale(a: argparse.Namespace) -> int:
-    from srgan.infer.batch import run_batch
     from srgan.infer.model import default_upscaler, load
 
+    plan, options, run_kwargs = _plan_run(a, "")
     model = load(a.model or default_upscaler(), device=a.device, precision=a.precision)
     if model.kind == "denoiser":
         raise UsageError(f"srgan upscale: {model.name} is a denoiser; use srgan denoise or srgan restore")
-    scale = a.outscale or model.scale
+    if a.suffix is None:  # the default names the scale, known once the model is
+        options.suffix = f"_x{a.outscale or model.scale:g}"
 
     def step(pic):
-        return model.process(pic, outscale=a.outscale, **_run_kwargs(a)), {}
+        return model.process(pic, outscale=a.outscale, **run_kwargs), {}
 
-    return run_batch(a.inputs, a.output, step, _batch_options(a, f"_x{scale:g}")).exit_code
+    return plan.run(step, options).exit_code
 
 
 def cmd_denoise(a: argparse.Namespace) -> int:
-    from srgan.infer.batch import run_batch
     from srgan.infer.model import load
 
+    plan, options, run_kwargs = _plan_run(a, "_denoised")
     model = load(a.model, device=a.device, precision=a.precision)
     if model.kind != "denoiser":
         raise UsageError(f"srgan denoise: {model.name} is a ×{model.scale} upscaler, not a denoiser; use srgan upscale")
 
     def step(pic):
-        return model.process(pic, **_run_kwargs(a)), {}
+        return model.process(pic, **run_kwargs), {}
 
-    return run_batch(a.inputs, a.output, step, _batch_options(a, "_denoised")).exit_code
+    return plan.run(step, options).exit_code
 
 
 def cmd_restore(a: argparse.Namespace) -> int:
-    from srgan.infer.batch import run_batch
     from srgan.infer.model import default_upscaler, load
 
+    plan, options, run_kwargs = _plan_run(a, "_restored", intermediates=("denoised",))
     # int8 exists for the ×4 generators only; the denoiser then runs in the precision auto picks.
     denoiser = load(a.denoiser, device=a.device, precision="auto" if a.precision == "int8" else a.precision)
     upscaler = load(a.upscaler or default_upscaler(), device=a.device, precision=a.precision)
@@ -163,10 +175,10 @@ def cmd_restore(a: argparse.Namespace) -> int:
         raise UsageError(f"srgan restore: --upscaler {a.upscaler} is a denoiser, not an upscaler")
 
     def step(pic):
-        denoised = denoiser.process(pic, **_run_kwargs(a))
-        return upscaler.process(denoised, **_run_kwargs(a)), {"denoised": denoised}
+        denoised = denoiser.process(pic, **run_kwargs)
+        return upscaler.process(denoised, **run_kwargs), {"denoised": denoised}
 
-    return run_batch(a.inputs, a.output, step, _batch_options(a, "_restored")).exit_code
+    return plan.run(step, options).exit_code
 
 
 def cmd_models(a: argparse.Namespace) -> int:
@@ -214,8 +226,13 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from srgan.infer.onnx import export_onnx
 
+    folder = Path(a.output).parent
+    if not folder.is_dir():  # before the model is loaded and exported, not after
+        raise SrganError(f"{a.output}: folder {folder} does not exist")
     diff = export_onnx(a.model, a.output, opset=a.opset)
     print(f"wrote {a.output}; ONNX Runtime vs PyTorch on a test image: max abs difference {diff:.2e}")
     return 0
@@ -226,7 +243,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     serve(
         a.host, a.port, models=a.model or None, max_upload_mb=a.max_upload_mb, max_pixels=a.max_pixels,
-        queue_size=a.queue_size,
+        queue_size=a.queue_size, max_output_pixels=a.max_output_pixels,
     )
     return 0
 
@@ -299,6 +316,7 @@ _PEERS_HELP = "where peer models live (default $SRGAN_PEERS_DIR, else ../shared/
 
 def _add_evaluate_parser(sub) -> None:
     from srgan.bench.peers import DENOISE_PEERS, SR_PEERS
+    from srgan.ops.realistic import PRESETS
 
     e = _command(
         sub, "evaluate", cmd_evaluate,
@@ -323,6 +341,10 @@ def _add_evaluate_parser(sub) -> None:
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run the model")
     e.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="fp32", help="model precision "
                    "(int8: the ×4 generators quantized, on the CPU through ONNX Runtime)")
+    e.add_argument("--degrade", choices=list(PRESETS), default="bicubic", help="what the LR goes through after the "
+                   "bicubic downscale, as shared photos do (seeded per image): jpeg50, jpeg75, blur-noise-jpeg70 (Gaussian "
+                   "blur σ 1 px, noise σ 0.02, JPEG 70); the results then add blockiness, the output's 32-px grid over its "
+                   "other lines (1.0: no JPEG tiles). Default: the benchmark's clean bicubic input")
     e.add_argument("--peers", metavar="DIR", help=_PEERS_HELP)
     e.add_argument("--no-niqe", action="store_true", help="skip NIQE (no-reference, on Y; about 35 ms per 481×321 "
                    "output, a third of a bicubic evaluation); its fields are then null")
@@ -372,7 +394,8 @@ def _add_run_options(q: argparse.ArgumentParser, model_help: str | None, model_d
     """The inputs, output, model, tiling, format and device options upscale, denoise and restore share."""
     q.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
     q.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="an output file when there is one input and "
-                   "OUTPUT ends in .png/.jpg/.jpeg/.webp/.tif/.tiff; otherwise a folder (created when absent)")
+                   "OUTPUT ends in .png/.jpg/.jpeg/.webp/.tif/.tiff; otherwise a folder (created when absent; end it "
+                   "with / when its name has a dot). A folder that is also an input: earlier results are not re-read")
     if model_help:
         q.add_argument("--model", default=model_default, help=model_help)
     # 16 is srgan.infer.model.DEFAULT_OVERLAP (not imported: it would load torch for --help).
@@ -478,7 +501,35 @@ def _add_serve_parser(sub) -> None:
     s.add_argument("--model", action="append", metavar="NAME_OR_FILE", help="a model to offer (repeatable; default: every shipped model)")
     s.add_argument("--max-upload-mb", type=float, default=25.0, metavar="N", help="largest upload, in MB")
     s.add_argument("--max-pixels", type=int, default=8_000_000, metavar="N", help="largest upload, in pixels (0: no limit)")
+    s.add_argument("--max-output-pixels", type=int, default=40_000_000, metavar="N", help="largest image a request may make (upscaled or resized), in pixels (0: no limit)")
     s.add_argument("--queue-size", type=int, default=4, metavar="N", help="requests that may wait while one runs")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is. A KeyboardInterrupt, so whatever cleans up after Ctrl-C (the
+    temporary file of a write in progress, srgan.io.files.atomic_path) cleans up after `kill` too."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    # Once: a second SIGTERM must not cut the cleanup the first one started (SIGKILL still ends it all).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Terminated
+
+
+# train stops at a step boundary on its own signal handling, and serve leaves SIGTERM to its web server.
+_OWN_SIGTERM = {"train", "serve"}
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(command: str | None):
+    if command in _OWN_SIGTERM or threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (main() called from a worker)
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -488,11 +539,15 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        return args.func(args)
+        with _sigterm_as_interrupt(args.command):
+            return args.func(args)
     except SrganError as e:
         msg = str(e)
         print(msg if msg.startswith("srgan") else f"srgan: error: {msg}", file=sys.stderr)
         return e.exit_code
+    except _Terminated:
+        print("srgan: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("srgan: interrupted", file=sys.stderr)
         return 130

@@ -66,7 +66,7 @@ def test_benchmark_layout_uses_the_shipped_lr(tmp_path):
     assert evaluate("bicubic", [str(root)])[0]["psnr_y"] > 20
 
 
-@pytest.mark.parametrize("case", ["missing", "size_mismatch", "not_image", "lr_missing"])
+@pytest.mark.parametrize("case", ["missing", "size_mismatch", "not_image", "lr_missing", "lr_only"])
 def test_bad_datasets_are_one_line_errors(tmp_path, capsys, case):
     root = tmp_path / "D"
     (root / "HR").mkdir(parents=True)
@@ -77,11 +77,16 @@ def test_bad_datasets_are_one_line_errors(tmp_path, capsys, case):
     elif case == "not_image":
         (root / "HR" / "a.png").write_text("hello")
         Image.fromarray(smooth_image(16, 16)).save(root / "LR_bicubic" / "X4" / "a.png")
+    if case == "lr_only":  # the LR inputs alone must not be scored as if they were ground truth
+        (root / "HR" / "a.png").unlink()
+        (root / "HR").rmdir()
+        Image.fromarray(smooth_image(16, 16)).save(root / "LR_bicubic" / "X4" / "a.png")
     target = tmp_path / "nowhere" if case == "missing" else root
     assert main(["evaluate", "--data", str(target)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("srgan: error:")
-    assert {"missing": "not found", "size_mismatch": "does not match", "not_image": "a.png", "lr_missing": "LR image missing"}[case] in err
+    assert {"missing": "not found", "size_mismatch": "does not match", "not_image": "a.png", "lr_missing": "LR image missing",
+            "lr_only": "no HR/ folder"}[case] in err
 
 
 def test_niqe_is_the_mean_over_the_images_big_enough_for_it(tmp_path, capsys):
@@ -149,3 +154,23 @@ def test_per_image_rows_are_the_csv_rows(tmp_path):
     res = evaluate("bicubic", [str(folder)], per_image_csv=csv_path, per_image_rows=rows, with_niqe=False)
     assert [r["image"] for r in rows] == ["0.png", "1.png"] and res[0]["psnr_y"] == round(np.mean([r["psnr_y"] for r in rows]), 4)
     assert [float(r["psnr_y"]) for r in csv.DictReader(csv_path.open())] == [r["psnr_y"] for r in rows]
+
+
+def test_degrade_presets_feed_the_model_a_worse_input_and_blockiness_sees_jpeg(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(160, 192, i)).save(folder / f"p{i}.png")
+    clean = evaluate("bicubic", [str(folder)], with_niqe=False)[0]
+    jpeg50 = evaluate("bicubic", [str(folder)], with_niqe=False, degrade="jpeg50")[0]
+    again = evaluate("bicubic", [str(folder)], with_niqe=False, degrade="jpeg50")[0]
+    assert clean["degrade"] == "bicubic" and jpeg50["degrade"] == "jpeg50"
+    assert jpeg50 == {**again, "seconds_per_mp": jpeg50["seconds_per_mp"]}  # seeded: the same inputs every time
+    assert jpeg50["psnr_y"] < clean["psnr_y"]
+    # Bicubic ×4 of a JPEG shows its 8×8 blocks on the 32-px grid; of the clean LR it does not.
+    assert jpeg50["blockiness"] > clean["blockiness"] + 0.1 and abs(clean["blockiness"] - 1) < 0.1
+    assert main(["evaluate", "--data", str(folder), "--degrade", "blur-noise-jpeg70", "--no-niqe"]) == 0
+    out = capsys.readouterr().out
+    assert "blockiness" in out.splitlines()[0] and "blur-noise-jpeg70" in out
+    assert main(["evaluate", "--data", str(folder), "--degrade", "jpeg10"]) == 2
+    assert "--degrade" in capsys.readouterr().err

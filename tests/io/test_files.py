@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from srgan.errors import SrganError
-from srgan.io.files import atomic_path, atomic_write_bytes, atomic_write_json, list_images
+from srgan.io.files import atomic_path, atomic_write_bytes, atomic_write_json, image_files_in, list_images, remove_stale_temps
 from srgan.train.data import find_image_files
 
 
@@ -73,3 +78,65 @@ def test_cli_inputs_and_datasets_take_the_same_files(tmp_path: Path) -> None:
     expected = [tmp_path / rel for rel in wanted]
     assert list_images([tmp_path]) == expected
     assert find_image_files(tmp_path) == expected
+
+
+def test_symlink_loops_are_skipped_and_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "x.png").write_bytes(b"x")
+    (tmp_path / "a.png").symlink_to("b")
+    (tmp_path / "b").symlink_to("a.png")
+    (tmp_path / "gone.png").symlink_to("nowhere.png")  # dangling, not a loop: kept for the reader to report
+    skipped: list[tuple[Path, str]] = []
+    assert list_images([tmp_path], on_skip=lambda p, why: skipped.append((p, why))) == [tmp_path / "gone.png", tmp_path / "x.png"]
+    assert skipped == [(tmp_path / "a.png", "a symbolic link loop")]
+    assert list_images([str(tmp_path / "*.png")], on_skip=lambda p, why: skipped.append((p, why)))[-1] == tmp_path / "x.png"
+    assert len(skipped) == 2
+    with caplog.at_level(logging.WARNING, logger="srgan.io.files"):
+        assert image_files_in(tmp_path) == [tmp_path / "gone.png", tmp_path / "x.png"]  # training sets too
+    assert [r.getMessage() for r in caplog.records] == [f"{tmp_path / 'a.png'}: a symbolic link loop; skipped"]
+    with pytest.raises(SrganError, match="a.png: a symbolic link loop"):
+        list_images([tmp_path / "a.png"])
+
+
+# ---------------------------------------------------------------------- temporary files of killed runs
+
+
+def _ended_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def test_temporary_names_carry_the_writer_pid(tmp_path: Path) -> None:
+    with atomic_path(tmp_path / "a.png") as tmp:
+        assert tmp.name.startswith(f".a.png.{os.getpid()}-") and tmp.name.endswith(".tmp.png")
+        assert remove_stale_temps(tmp_path) == [] and tmp.exists()  # our own, still being written
+
+
+def test_remove_stale_temps_takes_only_its_own_pattern_from_ended_runs(tmp_path: Path) -> None:
+    dead, alive = _ended_pid(), os.getppid()
+    names = {
+        f".a.png.{dead}-0123abcd.tmp.png": True,  # its writer has ended
+        ".b.jpg.89abcdef.tmp.jpg": False,  # old-style name (no PID), fresh: perhaps still being written
+        ".c.jpg.fedcba98.tmp.jpg": True,  # old-style and untouched for an hour
+        f".d.png.{alive}-0123abcd.tmp.png": False,  # a running process's
+        f".e.png.{alive}-01234567.tmp.png": True,  # running PID, but untouched for an hour: reused PID
+        f".f.png.{dead}-0123abcd.tmp.jpg": False,  # extension does not match the final name's: not ours
+        f".g.png.{dead}-0123abcz.tmp.png": False,  # not hex
+        f"h.png.{dead}-0123abcd.tmp.png": False,  # not hidden
+        ".notes.txt": False,
+        "photo.png": False,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    hour_ago = time.time() - 3600
+    for name in (".c.jpg.fedcba98.tmp.jpg", f".e.png.{alive}-01234567.tmp.png"):
+        os.utime(tmp_path / name, (hour_ago, hour_ago))
+    (tmp_path / f".dir.png.{dead}-0123abcd.tmp.png").mkdir()  # a folder of that name is not a temporary file
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / f".a.png.{dead}-0123abcd.tmp.png").write_bytes(b"x")  # below the folder: not touched
+    removed = remove_stale_temps(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(n for n, stale in names.items() if stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [n for n, stale in names.items() if not stale] + [f".dir.png.{dead}-0123abcd.tmp.png", "sub"])
+    assert (tmp_path / "sub" / f".a.png.{dead}-0123abcd.tmp.png").exists()
+    assert remove_stale_temps(tmp_path / "missing") == []

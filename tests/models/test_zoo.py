@@ -114,3 +114,25 @@ def test_a_generator_state_dict_without_its_tail_is_one_line():
     state = {k: v for k, v in Generator(num_blocks=1, channels=8).state_dict().items() if not k.startswith("tail.")}
     with pytest.raises(SrganError, match="no tail.weight"):
         zoo.build_from_state(state)
+
+
+def test_default_upscaler_is_the_first_real_photo_model_that_met_its_bar(tmp_path, monkeypatch):
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path)
+    g = Generator(num_blocks=1, channels=4).eval()
+
+    def ship(name: str, met: bool | None) -> None:
+        card = {"kind": "srresnet", "scale": 4}
+        if met is not None:
+            card["default_bar"] = {"met": met}
+        zoo.save_model(tmp_path / f"{name}.safetensors", g, card)
+
+    ship("srresnet-x4", None)
+    ship("srgan-x4", True)  # the paper's GAN learned clean bicubic LR: never the default, whatever its card says
+    assert zoo.default_upscaler() == "srresnet-x4"
+    ship("srresnet-x4-real", None)  # shipped but never measured against the bar
+    assert zoo.default_upscaler() == "srresnet-x4"
+    ship("srresnet-x4-real", True)
+    ship("srgan-x4-real", False)
+    assert zoo.default_upscaler() == "srresnet-x4-real"
+    ship("srgan-x4-real", True)
+    assert zoo.default_upscaler() == "srgan-x4-real"

@@ -1,46 +1,41 @@
+"""srgan.ops.degrade on arrays; the `srgan degrade` command's files are tested in tests/infer/test_batch.py."""
+
 import numpy as np
-from PIL import Image
 
 from conftest import smooth_image
-from srgan.cli import main
+from srgan.ops.degrade import add_gaussian_noise, degrade_array
 from srgan.ops.imresize import imresize_uint8
 
 
-def test_downscale_keeps_names_and_uses_matlab_bicubic(image_folder, tmp_path, capsys):
-    out = tmp_path / "lr"
-    assert main(["degrade", str(image_folder), "-o", str(out)]) == 0
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["img0.png", "img1.png", "img2.png", "nested.png"]
-    hr = np.asarray(Image.open(image_folder / "img0.png"))
-    lr = np.asarray(Image.open(out / "img0.png"))
+def test_downscale_is_matlab_bicubic_in_uint8_mode():
+    hr = smooth_image(64, 80)
+    lr = degrade_array(hr, scale=4)
     assert lr.shape == (16, 20, 3) and np.array_equal(lr, imresize_uint8(hr, scale=0.25))
-    assert "4 written, 0 failed" in capsys.readouterr().out
 
 
-def test_noise_is_added_after_the_downscale_and_seeded(tmp_path):
-    src = tmp_path / "a.png"
+def test_noise_is_added_after_the_downscale_and_follows_the_generator():
     hr = smooth_image(64, 64)
-    Image.fromarray(hr).save(src)
-    for name, seed in (("o1", 0), ("o2", 0), ("o3", 1)):
-        assert main(["degrade", str(src), "-o", str(tmp_path / name), "--noise", "0.1", "--seed", str(seed)]) == 0
-    a, b, c = (np.asarray(Image.open(tmp_path / n / "a.png")).astype(float) for n in ("o1", "o2", "o3"))
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    a = degrade_array(hr, 4, 0.1, np.random.default_rng(0)).astype(float)
+    b = degrade_array(hr, 4, 0.1, np.random.default_rng(0)).astype(float)
+    c = degrade_array(hr, 4, 0.1, np.random.default_rng(1)).astype(float)
+    assert a.shape == (16, 16, 3) and np.array_equal(a, b) and not np.array_equal(a, c)
     clean = imresize_uint8(hr, scale=0.25).astype(float)
     assert 0.07 * 255 < (a - clean).std() < 0.13 * 255
 
 
-def test_scale_one_makes_noisy_copies_only(tmp_path):
-    src = tmp_path / "a.png"
-    Image.fromarray(smooth_image(30, 40)).save(src)
-    assert main(["degrade", str(src), "-o", str(tmp_path / "n"), "--scale", "1", "--noise", "0.2"]) == 0
-    assert Image.open(tmp_path / "n" / "a.png").size == (40, 30)
+def test_scale_one_only_adds_noise_and_16_bits_stay_16_bits():
+    hr = smooth_image(30, 40)
+    noisy = degrade_array(hr, 1, 0.2, np.random.default_rng(0))
+    assert noisy.shape == hr.shape and noisy.dtype == np.uint8 and not np.array_equal(noisy, hr)
+    assert degrade_array(hr, 1) is hr
+    wide = degrade_array(hr.astype(np.uint16) * 257, 2, 0.05, np.random.default_rng(0))
+    assert wide.dtype == np.uint16 and wide.shape == (15, 20, 3)
 
 
-def test_bad_files_are_reported_and_the_batch_goes_on(image_folder, tmp_path, capsys):
-    (image_folder / "zz_bad.png").write_bytes(b"")
-    assert main(["degrade", str(image_folder), "-o", str(tmp_path / "lr")]) == 1
-    captured = capsys.readouterr()
-    assert "zz_bad.png" in captured.err and "Traceback" not in captured.err
-    assert "4 written, 1 failed" in captured.out
-    assert main(["degrade", str(tmp_path / "missing.png"), "-o", str(tmp_path / "x")]) == 1
-    assert main(["degrade", str(image_folder), "-o", str(tmp_path / "x"), "--noise", "3"]) == 1
+def test_gaussian_noise_is_clipped_to_the_range():
+    rng = np.random.default_rng(0)
+    black, white = np.zeros((32, 32, 1), np.uint8), np.full((32, 32, 1), 65535, np.uint16)
+    dark = add_gaussian_noise(black, 0.5, rng)
+    bright = add_gaussian_noise(white, 0.5, rng)
+    assert dark.dtype == np.uint8 and dark.min() == 0 and 0.3 < (dark == 0).mean() < 0.7
+    assert bright.dtype == np.uint16 and bright.max() == 65535 and 0.3 < (bright == 65535).mean() < 0.7

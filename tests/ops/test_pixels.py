@@ -1,4 +1,4 @@
-"""The one copy of each pixel conversion: bit depth, luma, and bicubic at any depth."""
+"""The one copy of each pixel conversion: peak values, luma, and bicubic at any depth (to_u8: tests/io/test_picture.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,9 @@ import pytest
 from PIL import Image
 
 from conftest import smooth_image
+from srgan.io.picture import to_u8
 from srgan.ops.imresize import imresize_uint8
-from srgan.ops.pixels import LUMA_WEIGHTS, luma, peak, resize, rgb_to_y, to_u8
-
-
-def test_to_u8_rounds_every_16_bit_value_to_nearest():
-    v = np.arange(65536, dtype=np.uint16)
-    np.testing.assert_array_equal(to_u8(v), np.rint(v / 257.0).astype(np.uint8))
-    assert to_u8(np.array([0, 65535], np.uint16)).tolist() == [0, 255]
-    u8 = smooth_image(4, 4)
-    assert to_u8(u8) is u8
+from srgan.ops.pixels import LUMA_WEIGHTS, luma, peak, resize, rgb_to_y
 
 
 def test_luma_weights_are_bt601_and_match_pillow():

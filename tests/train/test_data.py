@@ -149,3 +149,29 @@ def test_dataloader_workers_give_the_same_batches(image_folder):
     workers = list(batches(store, spec, 3, 6, num_workers=2))
     assert len(inline) == len(workers) == 3
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(inline, workers))
+
+
+def test_hr_downscale_halves_every_training_image_with_the_matlab_bicubic(image_folder):
+    full = ImageStore([str(image_folder)])
+    half = ImageStore([str(image_folder)], downscale=2)
+    for i in range(len(full)):
+        h, w = full[i].shape[:2]
+        assert half[i].shape[:2] == (round(h / 2), round(w / 2))
+        assert np.array_equal(half[i], imresize_uint8(full[i], size=half[i].shape[:2]))
+
+
+def test_real_degradation_batches_are_a_function_of_the_step():
+    from srgan.ops.realistic import RealDegradation
+
+    store = ImageStore.__new__(ImageStore)
+    store._items = [np.random.default_rng(i).integers(0, 256, (80, 80, 3), dtype=np.uint8) for i in range(3)]
+    spec = BatchSpec(kind="sr", batch_size=3, crop=48, scale=4, degradation=RealDegradation())
+    lr, hr = make_batch(store, spec, step=5)
+    lr2, _ = make_batch(store, spec, step=5)
+    lr3, _ = make_batch(store, spec, step=6)
+    assert lr.shape == (3, 3, 12, 12) and hr.shape == (3, 3, 48, 48)
+    assert torch.equal(lr, lr2) and not torch.equal(lr, lr3)
+    bicubic, _ = make_batch(store, BatchSpec(kind="sr", batch_size=3, crop=48, scale=4), step=5)
+    assert not torch.equal(lr, bicubic)  # the same crops, another LR
+    clean = BatchSpec(kind="sr", batch_size=3, crop=48, scale=4, degradation=RealDegradation(clean_prob=1.0))
+    assert torch.equal(make_batch(store, clean, step=5)[0], bicubic)

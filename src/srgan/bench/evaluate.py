@@ -4,7 +4,10 @@ SR: each HR image is cropped to a multiple of the scale; its LR input is the dat
 ``LR_bicubic/X<s>/<name>`` when the dataset ships one (the standard MATLAB-bicubic inputs), else our
 MATLAB-compatible ``imresize`` in uint8 mode. The output is compared with HR by PSNR and SSIM on the Y
 channel (BT.601) with ``s`` border pixels removed, as in Ledig et al. and every SR paper since, and also
-on RGB. Gray images are compared as R = G = B. The output alone is also scored by NIQE (no reference,
+on RGB. With ``degrade`` other than ``bicubic`` that LR then goes through one of the fixed real-photo presets of
+:mod:`srgan.ops.realistic` (JPEG 50, JPEG 75, blur + noise + JPEG 70), seeded by the image's file name, and
+``blockiness`` (the output's 32-px grid over its other lines, :func:`srgan.ops.metrics.blockiness`) says
+whether JPEG blocks came out as tiles. Gray images are compared as R = G = B. The output alone is also scored by NIQE (no reference,
 lower = more natural; :mod:`srgan.ops.niqe`) on Y with the same border; an image too small for NIQE (fewer
 than two 96×96 blocks) is left out of that mean, with a note on stderr.
 
@@ -15,6 +18,7 @@ saved photo; PSNR/SSIM on RGB of the noisy input and of the denoised output.
 from __future__ import annotations
 
 import csv
+import math
 import sys
 import time
 from pathlib import Path
@@ -37,6 +41,9 @@ def find_dataset(spec: str | Path, scale: int) -> tuple[str, list[tuple[Path, Pa
         return p.stem, [(hr, None) for hr in read_path_list(p)]
     if not p.is_dir():
         raise SrganError(f"{p}: dataset not found (a benchmark folder with HR/, a folder of images, or a .txt list)")
+    if not (p / "HR").is_dir() and (p / "LR_bicubic").is_dir():
+        # Its images are inputs, not ground truth: scoring them as HR would print meaningless numbers.
+        raise SrganError(f"{p}: has LR_bicubic/ but no HR/ folder; a benchmark folder needs its HR images")
     if (p / "HR").is_dir():
         hrs = find_image_files(p / "HR")
         lr_dir = p / "LR_bicubic" / f"X{scale}"
@@ -90,6 +97,7 @@ def evaluate(
     peers_dir: str | Path | None = None,
     with_niqe: bool = True,
     per_image_rows: list[dict] | None = None,
+    degrade: str = "bicubic",
 ) -> list[dict]:
     """Per-dataset means (a dict per dataset, or per dataset and σ for denoisers); see the module docstring.
 
@@ -99,13 +107,17 @@ def evaluate(
     """
     if scale not in (2, 3, 4, 8):
         raise SrganError(f"--scale must be 2, 3, 4 or 8, not {scale}")
+    from srgan.ops.realistic import PRESETS
+
+    if degrade not in PRESETS:
+        raise SrganError(f"--degrade must be one of {', '.join(PRESETS)}, not {degrade!r}")
     fn, name, kind, backbone = load_upscaler(model, scale, device, precision, peers_dir)
     if kind == "denoiser":
         results, rows = _evaluate_denoiser(fn, name, datasets, list(noise or DEFAULT_SIGMAS), max_images)
     elif noise:
         raise SrganError("--noise applies to denoiser models only")
     else:
-        results, rows = _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe)
+        results, rows = _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe, degrade)
     if per_image_csv:
         write_csv(per_image_csv, rows)
     if per_image_rows is not None:
@@ -113,15 +125,16 @@ def evaluate(
     return results
 
 
-def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe) -> tuple[list[dict], list[dict]]:
+def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe, degrade="bicubic") -> tuple[list[dict], list[dict]]:
     from srgan.ops.imresize import imresize_uint8
-    from srgan.ops.metrics import hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
+    from srgan.ops.metrics import blockiness, hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
+    from srgan.ops.realistic import apply_preset, preset_rng
 
     results, rows, no_niqe = [], [], []
     for spec in datasets:
         ds_name, pairs = find_dataset(spec, scale)
         pairs = pairs[:max_images] if max_images else pairs
-        m = {"psnr_y": [], "ssim_y": [], "psnr_rgb": [], "ssim_rgb": [], "hf_ratio": []}
+        m = {"psnr_y": [], "ssim_y": [], "psnr_rgb": [], "ssim_rgb": [], "hf_ratio": [], "blockiness": []}
         niqes = []
         seconds, megapixels = 0.0, 0.0
         for hr_path, lr_path in pairs:
@@ -138,6 +151,7 @@ def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niq
                     lr, hr = _rgb(lr), _rgb(hr)
             else:
                 lr = imresize_uint8(hr, scale=1 / scale)
+            lr = apply_preset(lr, degrade, preset_rng(hr_path.name))
             t0 = time.perf_counter()
             sr = fn(lr)
             seconds += time.perf_counter() - t0
@@ -147,6 +161,7 @@ def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niq
                 "psnr_y": psnr_y(sr3, hr3, border=scale), "ssim_y": ssim_y(sr3, hr3, border=scale),
                 "psnr_rgb": psnr_rgb(sr3, hr3, border=scale), "ssim_rgb": ssim_rgb(sr3, hr3, border=scale),
                 "hf_ratio": hf_ratio(sr3, hr3, border=scale),
+                "blockiness": blockiness(sr3, period=8 * scale, scale=scale) if min(sr3.shape[:2]) > 8 * scale else math.nan,
             }
             for k, v in vals.items():
                 m[k].append(v)
@@ -155,10 +170,10 @@ def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niq
                 niqes.append(vals["niqe"])
             elif with_niqe:
                 no_niqe.append(f"{ds_name}/{hr_path.name}")
-            rows.append({"dataset": ds_name, "image": hr_path.name, "model": name, **vals})
+            rows.append({"dataset": ds_name, "image": hr_path.name, "model": name, "degrade": degrade, **vals})
         results.append({
-            "dataset": ds_name, "model": name, "scale": scale, "images": len(pairs),
-            **{k: round(float(np.mean(v)), 4) for k, v in m.items()},
+            "dataset": ds_name, "model": name, "scale": scale, "images": len(pairs), "degrade": degrade,
+            **{k: round(float(np.nanmean(v)), 4) for k, v in m.items()},
             "niqe": round(float(np.mean(niqes)), 4) if niqes else None,
             "seconds_per_mp": round(seconds / megapixels, 4) if megapixels else None,
             "backbone": backbone,
@@ -239,6 +254,9 @@ def print_table(results: list[dict], file=None) -> None:
     else:
         cols = ["dataset", "model", "scale", "images", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "hf_ratio", "niqe",
                 "seconds_per_mp"]
+        if any(r.get("degrade", "bicubic") != "bicubic" for r in results):
+            cols[3:3] = ["degrade"]
+            cols.insert(-1, "blockiness")
     cells = [[_fmt(r.get(c)) for c in cols] for r in results]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)), file=file)

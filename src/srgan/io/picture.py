@@ -15,9 +15,8 @@ from PIL import Image, ImageOps
 
 from srgan.errors import SrganError
 from srgan.io.metadata import matching_icc, pil_orientation, reset_orientation
-from srgan.ops.pixels import to_u8
 
-__all__ = ["Picture", "from_array", "from_pil", "to_array", "to_pil"]
+__all__ = ["Picture", "from_array", "from_pil", "to_array", "to_pil", "to_u8"]
 
 
 @dataclass
@@ -92,6 +91,20 @@ def _natural_mode(pixels: np.ndarray, alpha: np.ndarray | None) -> str:
 # --------------------------------------------------------------------------------------------
 # Arrays
 # --------------------------------------------------------------------------------------------
+
+
+def to_u8(arr: np.ndarray) -> np.ndarray:
+    """uint8 unchanged; uint16 → uint8 rounded to nearest.
+
+    Here rather than in :mod:`srgan.ops` because the readers and writers need it and io/ imports nothing
+    from ops/; array code that wants 8 bits imports it from here.
+    """
+    if arr.dtype == np.uint8:
+        return arr
+    # 65535 = 255 · 257, so (v + 128) // 257 rounds v / 257 to the nearest integer (257 is odd: no ties)
+    # and maps the full range onto 0..255.
+    return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
 
 
 def from_array(arr: np.ndarray) -> Picture:

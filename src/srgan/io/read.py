@@ -25,9 +25,8 @@ from PIL import Image
 
 from srgan.errors import SrganError
 from srgan.io.metadata import exif_orientation, matching_icc, orient, reset_orientation
-from srgan.io.picture import Picture, colour_key_alpha, from_pil
+from srgan.io.picture import Picture, colour_key_alpha, from_pil, to_u8
 from srgan.io.png16 import decode_png, png_header
-from srgan.ops.pixels import to_u8
 
 __all__ = ["DEFAULT_MAX_PIXELS", "decode_image", "read_image", "read_u8"]
 

@@ -21,9 +21,8 @@ from PIL import Image
 from srgan.errors import SrganError
 from srgan.io.files import IMAGE_EXTENSIONS, atomic_path
 from srgan.io.metadata import matching_icc
-from srgan.io.picture import Picture, to_pil
+from srgan.io.picture import Picture, to_pil, to_u8
 from srgan.io.png16 import write_png
-from srgan.ops.pixels import to_u8
 
 __all__ = ["encode_image", "write_image"]
 

@@ -181,3 +181,34 @@ def hf_ratio(sr: np.ndarray, hr: np.ndarray, border: int = 4) -> float:
     if e_hr == 0.0:
         return 1.0 if e_sr == 0.0 else math.inf
     return e_sr / e_hr
+
+
+def blockiness(img: np.ndarray, period: int = 32, scale: int = 4) -> float:
+    """How much a ``period``-px grid stands out: mean |luma step| across its lines over the mean across the other
+    lines of the same phase of the ×``scale`` pixel grid.
+
+    A JPEG's 8×8 blocks land on a 32-px grid after ×4; an output that drew them as tiles has steps there. The
+    comparison lines are the other ones every ``scale`` px because any ×4 upscaler has its own 4-px rhythm: on
+    clean inputs, bicubic's steepest steps fall midway between LR samples, where the 32-px lines also fall, and
+    against all other lines it measured 1.26 with no JPEG involved (1.00 against the same-phase lines). Natural
+    photos measure about 1.0; no reference image. Full-range BT.601 luma, horizontal and vertical steps pooled;
+    needs one grid line each way (an image over ``period`` px).
+    """
+    arr = _as_image(img, "blockiness")
+    if min(arr.shape[:2]) <= period:
+        raise SrganError(f"blockiness: image {arr.shape[1]}×{arr.shape[0]} is too small for a {period}-px grid")
+    y = rgb_to_y(arr)
+    dx = np.abs(np.diff(y, axis=1))  # dx[:, j]: the step between columns j and j + 1
+    dy = np.abs(np.diff(y, axis=0))
+
+    def lines(n: int) -> tuple[np.ndarray, np.ndarray]:
+        after = np.arange(n) + 1
+        return after % period == 0, (after % scale == 0) & (after % period != 0)
+
+    gx, ox = lines(dx.shape[1])
+    gy, oy = lines(dy.shape[0])
+    across = (dx[:, gx].sum() + dy[gy, :].sum()) / (dx[:, gx].size + dy[gy, :].size)
+    elsewhere = (dx[:, ox].sum() + dy[oy, :].sum()) / max(1, dx[:, ox].size + dy[oy, :].size)
+    if elsewhere == 0:
+        return 1.0 if across == 0 else math.inf
+    return float(across / elsewhere)

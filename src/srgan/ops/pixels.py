@@ -1,7 +1,9 @@
-"""Pixel conversions every stage shares: bit depth, BT.601 luma, and bicubic resizing at any bit depth.
+"""Pixel arithmetic every stage shares: the peak value of each bit depth, BT.601 luma, and bicubic resizing at
+any bit depth.
 
 One copy of each, so that a 16-bit photo, a gray photo or an alpha plane is treated the same way by the
-reader, the trainer, the protocol, the models and the server.
+trainer, the protocol, the models and the server. The 16 → 8-bit conversion is
+:func:`srgan.io.picture.to_u8`: the readers and writers need it, and io/ imports nothing from ops/.
 """
 
 from __future__ import annotations
@@ -20,15 +22,6 @@ LUMA_WEIGHTS = tuple(w / 219.0 for w in Y_WEIGHTS)
 def peak(dtype: np.dtype) -> float:
     """The largest value of an integer pixel type we handle: 255 for uint8, 65535 for uint16."""
     return 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
-
-
-def to_u8(arr: np.ndarray) -> np.ndarray:
-    """uint8 unchanged; uint16 → uint8 rounded to nearest."""
-    if arr.dtype == np.uint8:
-        return arr
-    # 65535 = 255 · 257, so (v + 128) // 257 rounds v / 257 to the nearest integer (257 is odd: no ties)
-    # and maps the full range onto 0..255.
-    return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:

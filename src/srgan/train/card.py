@@ -7,6 +7,7 @@ and which validation they scored; ``zoo.publish`` later adds what shipping adds 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from pathlib import Path
@@ -50,11 +51,22 @@ def run_card(
         selected_by=selection_text(cfg, ref_psnr),
         ema_decay=cfg.ema_decay,
         noise_sigma=cfg.noise_sigma if cfg.kind == "denoiser" else None,
+        degradation=degradation_text(cfg),
         trained_on=where(device),
         torch=torch.__version__,
         # Every run card has the same keys: the ones that do not apply to the kind are null.
-        nulls=frozenset({"loss_weights", "noise_sigma"}),
+        nulls=frozenset({"loss_weights", "noise_sigma", "degradation"}),
     )
+
+
+def degradation_text(cfg: TrainConfig) -> dict | None:
+    """The card's ``degradation``: None for the paper's bicubic LR, else every setting the pipeline ran with."""
+    if cfg.kind == "denoiser" or (cfg.degradation is None and cfg.hr_downscale == 1 and cfg.val_degradation == "bicubic"):
+        return None
+    from srgan.ops.realistic import RealDegradation
+
+    pipeline = None if cfg.degradation is None else dataclasses.asdict(RealDegradation.from_dict(cfg.degradation))
+    return {"pipeline": pipeline, "hr_downscale": cfg.hr_downscale, "validation": cfg.val_degradation}
 
 
 def data_terms(sources: list[str]) -> list[str]:

@@ -77,6 +77,17 @@ class TrainConfig:
     val_max_images: int = 100  # validate on the first N of them
     cache_mb: float = 4096  # MiB of decoded training images held in memory; the rest are decoded per batch
     num_workers: int = 0  # DataLoader worker processes; 0 builds batches in the training process
+    # Antialiased MATLAB-bicubic downscale of every training image by this factor (>= 1) when it is read: 2 washes
+    # out a JPEG's own 8×8 blocks and noise, so a model for real photos does not learn to draw them (the field's
+    # DIV2K multi-scale copies). 1: the images as they are.
+    hr_downscale: float = 1.0
+    # srresnet/srgan: how LR crops are made. None: the benchmark's MATLAB bicubic (the paper). A mapping: the
+    # real-photo degradation of srgan.ops.realistic.RealDegradation (blur, resize, noise, JPEG, twice, then the
+    # final resize); keys left out take its defaults (Real-ESRGAN's), nested stages key by key.
+    degradation: dict | None = None
+    # What the validation LR images go through after the bicubic downscale: a preset of srgan.ops.realistic.PRESETS
+    # (bicubic | jpeg50 | jpeg75 | blur-noise-jpeg70), seeded per image, the same at every validation.
+    val_degradation: str = "bicubic"
 
     # --- what is learned
     scale: int = 4  # upscaling factor r: 2, 4 or 8 (the denoiser keeps the size)
@@ -163,7 +174,10 @@ class TrainConfig:
         """Check the values against their ranges and each other (the types are pydantic's)."""
         self._check_choices()
         self._check_sizes()
+        self._check_optimiser()
+        self._check_networks()
         self._check_srgan()
+        self._check_degradation()
         self._check_selection()
 
     def _check_choices(self) -> None:
@@ -181,30 +195,101 @@ class TrainConfig:
             raise SrganError(f"config: pixel_loss must be full or lowpass, not {self.pixel_loss!r}")
         if self.export not in ("auto", "best", "last"):
             raise SrganError("config: export must be auto, best or last")
+        # srgan.train.losses.CONTENT_LOSSES, named here so the schema stays free of torch (a test ties the two).
+        if self.content_loss not in ("mse", "vgg22", "vgg54", "effnet"):
+            raise SrganError(f"config: content_loss must be mse, vgg22, vgg54 or effnet, not {self.content_loss!r}")
 
     def _check_sizes(self) -> None:
         if self.scale not in (2, 4, 8):
             raise SrganError(f"config: scale must be 2, 4 or 8, not {self.scale}")
         if self.kind != "denoiser" and self.crop % self.scale:
             raise SrganError(f"config: crop {self.crop} must be a multiple of scale {self.scale}")
-        for name in ("steps", "batch_size", "crop", "log_every", "val_every", "checkpoint_every", "keep_checkpoints"):
+        for name in ("steps", "batch_size", "crop", "log_every", "val_every", "checkpoint_every", "keep_checkpoints",
+                     "val_max_images", "sample_images"):
             if getattr(self, name) < 1:
                 raise SrganError(f"config: {name} must be a positive integer")
+        # seed: numpy's generators refuse negative seeds, at the first batch.
+        for name in ("num_workers", "threads", "seed"):
+            if getattr(self, name) < 0:
+                raise SrganError(f"config: {name} must be an integer >= 0, not {getattr(self, name)}")
+        if not 0 <= self.cache_mb < float("inf"):
+            raise SrganError(f"config: cache_mb must be a number of MiB >= 0, not {self.cache_mb}")
         if not self.data:
             raise SrganError("config: no training data (set data: in the YAML or pass --data)")
-        if len(self.noise_sigma) != 2 or not 0 <= self.noise_sigma[0] <= self.noise_sigma[1]:
-            raise SrganError("config: noise_sigma must be [low, high] with 0 <= low <= high")
+        # σ is on the [0, 1] pixel scale: beyond 1 the noise drowns the image (and NaN would poison every crop).
+        if len(self.noise_sigma) != 2 or not 0 <= self.noise_sigma[0] <= self.noise_sigma[1] <= 1:
+            raise SrganError(f"config: noise_sigma must be [low, high] with 0 <= low <= high <= 1, not {self.noise_sigma}")
+        if not self.val_sigmas or not all(0 <= s <= 1 for s in self.val_sigmas):
+            raise SrganError(f"config: val_sigmas must be a non-empty list of σ in [0, 1], not {self.val_sigmas}")
+
+    def _check_degradation(self) -> None:
+        from srgan.ops.realistic import PRESETS, RealDegradation
+
+        if not self.hr_downscale >= 1:
+            raise SrganError(f"config: hr_downscale must be >= 1 (1: off), not {self.hr_downscale}")
+        if self.degradation is not None:
+            if self.kind == "denoiser":
+                raise SrganError("config: degradation is for super-resolution runs (srresnet, srgan), not the denoiser")
+            RealDegradation.from_dict(self.degradation).check()
+        if self.val_degradation not in PRESETS:
+            raise SrganError(f"config: val_degradation must be one of {', '.join(PRESETS)}, not {self.val_degradation!r}")
+
+    def _check_optimiser(self) -> None:
+        # torch.optim.Adam refuses these only when the run builds it, with a traceback; NaN and inf would let
+        # it train to a non-finite loss.
+        if not 0 < self.lr < float("inf"):
+            raise SrganError(f"config: lr must be a number > 0, not {self.lr}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise SrganError(f"config: {name} must be in [0, 1), not {getattr(self, name)}")
+        if not 0 <= self.lr_min < float("inf"):
+            raise SrganError(f"config: lr_min must be a number >= 0, not {self.lr_min}")
+        if self.lr_decay_at is not None and not 0 < self.lr_decay_at <= 1:
+            raise SrganError(f"config: lr_decay_at must be a fraction of steps in (0, 1] (null: never), not {self.lr_decay_at}")
+        if not 0 < self.lr_decay_gamma <= 1:
+            raise SrganError(f"config: lr_decay_gamma must be in (0, 1], not {self.lr_decay_gamma}")
+
+    def _check_networks(self) -> None:
+        # The networks' own checks come when the run builds them, or as a shape error at the first step.
+        g = {"num_blocks": 16, "channels": 64, "in_channels": 3, "out_channels": 3, **self.generator}
+        for name in ("num_blocks", "channels"):
+            if g[name] < 1:
+                raise SrganError(f"config: generator.{name} must be a positive integer, not {g[name]}")
+        if g["in_channels"] not in (1, 3):
+            raise SrganError(f"config: generator.in_channels must be 1 (grey) or 3 (RGB), not {g['in_channels']}")
+        if g["out_channels"] != g["in_channels"]:
+            # The targets are read with in_channels: another count would broadcast the loss over the wrong channels.
+            raise SrganError(f"config: generator.out_channels must equal generator.in_channels ({g['in_channels']}), "
+                             f"not {g['out_channels']}")
+        d = {"channels": 3, "widths": [48, 96, 192], "blocks_per_level": 2, **self.denoiser}
+        if d["channels"] not in (1, 3):
+            raise SrganError(f"config: denoiser.channels must be 1 (grey) or 3 (RGB), not {d['channels']}")
+        if not d["widths"] or min(d["widths"]) < 1:
+            raise SrganError(f"config: denoiser.widths must be a non-empty list of positive integers, not {d['widths']}")
+        if d["blocks_per_level"] < 1:
+            raise SrganError(f"config: denoiser.blocks_per_level must be a positive integer, not {d['blocks_per_level']}")
+        stride = 2 ** (len(d["widths"]) - 1)
+        if self.kind == "denoiser" and self.crop < stride:
+            # The denoiser reflect-pads its input to a multiple of its stride, which needs the padding under the size.
+            raise SrganError(f"config: crop {self.crop} must be at least {stride} for a denoiser of {len(d['widths'])} "
+                             "levels (denoiser.widths)")
 
     def _check_srgan(self) -> None:
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
-        if self.pixel_weight < 0 or self.adversarial_weight < 0 or self.grid_weight < 0:
-            raise SrganError("config: pixel_weight, adversarial_weight and grid_weight must be >= 0")
+        for name in ("pixel_weight", "adversarial_weight", "grid_weight", "artifact_weight"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise SrganError(f"config: {name} must be a number >= 0, not {getattr(self, name)}")
+        if self.content_feature_scale is not None and not 0 < self.content_feature_scale < float("inf"):
+            raise SrganError(f"config: content_feature_scale must be a number > 0 (null: the backbone's own), "
+                             f"not {self.content_feature_scale}")
+        # EfficientNet-Lite0 has 16 blocks (srgan.models.features; a test ties the two).
+        if self.content_taps is not None and (not self.content_taps or not all(0 <= t < 16 for t in self.content_taps)):
+            raise SrganError(f"config: content_taps must be EfficientNet-Lite0 block indices 0-15, e.g. [2, 4, 7, 10], "
+                             f"not {self.content_taps}")
         if not 0 <= self.ema_decay < 1:
             raise SrganError(f"config: ema_decay must be in [0, 1) (0: off), not {self.ema_decay}")
-        if self.artifact_weight < 0:
-            raise SrganError("config: artifact_weight must be >= 0")
         if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):
             raise SrganError("config: artifact_weight needs kind srgan and ema_decay > 0 (the artifact map compares "
                              "against the EMA generator), e.g. ema_decay: 0.999")

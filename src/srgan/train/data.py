@@ -29,7 +29,8 @@ from srgan.errors import SrganError
 from srgan.io.files import IMAGE_EXTENSIONS, image_files_in
 from srgan.io.read import read_u8
 from srgan.ops.imresize import imresize_uint8
-from srgan.ops.pixels import luma
+from srgan.ops.pixels import luma, resize
+from srgan.ops.realistic import RealDegradation, degrade_real
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -132,9 +133,11 @@ class ImageStore:
         exclude: set[Path] | None = None,
         cache_mb: float = 4096,
         min_size: int = 0,
+        downscale: float = 1.0,
     ) -> None:
         self.channels = channels
         self.min_size = min_size
+        self.downscale = downscale
         self.report = LoadReport()
         self._items: list[np.ndarray | Path] = []
         budget = int(cache_mb * 2**20)
@@ -185,7 +188,11 @@ class ImageStore:
 
     def _decode_or_none(self, path: Path) -> np.ndarray | None:
         try:
-            return decode_u8(path, self.channels)
+            arr = decode_u8(path, self.channels)
+            if self.downscale > 1:
+                h, w = (max(1, round(n / self.downscale)) for n in arr.shape[:2])
+                arr = resize(arr, size=(h, w))
+            return arr
         except SrganError as e:
             print(f"warning: skipping {e}", file=sys.stderr)
             self.report.skipped_unreadable += 1
@@ -235,13 +242,15 @@ class BatchSpec:
     noise_sigma: tuple[float, float] = (0.05, 0.5)
     seed: int = 0
     rank: int = 0
+    degradation: RealDegradation | None = None  # SR: None is the benchmark's MATLAB bicubic
 
 
 def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The (input, target) pair of float tensors in [0, 1] for one training step.
 
     For SR the input is the ×``scale`` MATLAB-bicubic downscale of the HR crop in uint8 mode, the exact
-    degradation of the benchmark LR images. For denoising it is the clean crop plus Gaussian noise with a
+    degradation of the benchmark LR images, or with ``spec.degradation`` each crop's own draw of the
+    real-photo pipeline (:func:`srgan.ops.realistic.degrade_real`, from the same step generator). For denoising it is the clean crop plus Gaussian noise with a
     σ drawn per sample from ``noise_sigma``, clipped to [0, 1].
     """
     rng = np.random.default_rng([spec.seed, step, spec.rank])
@@ -249,6 +258,9 @@ def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Ten
     crops = np.stack([augment(random_crop(store[int(i)], spec.crop, rng), rng) for i in idx])
     hr_u8 = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
     hr = hr_u8.float().div_(255)
+    if spec.kind == "sr" and spec.degradation is not None:
+        lrs = np.stack([degrade_real(c, spec.scale, spec.degradation, rng) for c in np.ascontiguousarray(crops)])
+        return torch.from_numpy(lrs).permute(0, 3, 1, 2).float().div_(255), hr
     if spec.kind == "sr":
         lr = imresize_uint8(hr_u8.contiguous(), scale=1 / spec.scale).float().div_(255)
         return lr, hr

@@ -11,7 +11,8 @@ One loop serves the three kinds (``TrainConfig.kind``):
 A run folder holds everything about a run::
 
     RUN_DIR/config.yaml        the resolved configuration (what --resume reads; train.config)
-    RUN_DIR/metrics.jsonl      every logged value, one JSON object per line
+    RUN_DIR/metrics.jsonl      every logged value, one JSON object per line (cut back to the step a run
+                               resumes from, so each step is there once: truncate_log)
     RUN_DIR/checkpoints/       step_XXXXXXX.pt (last K) and best.pt, written atomically (train.checkpoint)
     RUN_DIR/samples/           LR | bicubic | output | HR panels at each validation (train.validate)
     RUN_DIR/model.safetensors  the exported generator or denoiser, with its card model.json (train.card)
@@ -148,12 +149,14 @@ class Trainer:
         cfg = self.cfg
         model = build_model(cfg).to(self.device).to(memory_format=torch.channels_last)
         disc = None
+        # A fine-tune starts from init_generator: an srgan run from its SRResNet, an srresnet run for real photos
+        # from the bicubic-trained one.
+        if cfg.init_generator and not resume and cfg.kind != "denoiser":
+            load_init_generator(model, cfg.init_generator)
         if cfg.kind == "srgan":
             from srgan.models.discriminator import Discriminator
             from srgan.train.losses import ContentLoss
 
-            if cfg.init_generator and not resume:
-                load_init_generator(model, cfg.init_generator)
             disc = Discriminator().to(self.device).to(memory_format=torch.channels_last)
             taps = tuple(cfg.content_taps) if cfg.content_taps is not None else None
             self.content = ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.content_feature_scale, taps).to(self.device)
@@ -312,6 +315,14 @@ class Trainer:
             if self.dist.main:
                 print(f"already at step {self.state.step} of {self.cfg.steps}: nothing to do")
             return self.run_dir
+        if self.dist.main:
+            truncate_log(self.run_dir / "metrics.jsonl", self.state.step)
+            from srgan.io.files import remove_stale_temps
+
+            # A kill mid-write leaves atomic_path's temp file behind, and a checkpoint's is as big as the
+            # checkpoint: ten kills could leave ten of them.
+            for folder in (self.run_dir, self.run_dir / "checkpoints", self.run_dir / "samples"):
+                remove_stale_temps(folder)
         store, spec, validator = self._open_run()
         prev_handler = signal.signal(signal.SIGINT, self._handle_sigint) if self.dist.main else None
         bar = Progress(self.state.step, self.cfg.steps, enabled=self.dist.main)
@@ -332,6 +343,7 @@ class Trainer:
 
     def _open_run(self) -> tuple[ImageStore, BatchSpec, Validator | None]:
         """The run's data (store, batch spec) and validator; on rank 0 also the samples folder and TensorBoard."""
+        from srgan.ops.realistic import RealDegradation
         from srgan.train.data import BatchSpec, ImageStore, read_path_list
 
         cfg = self.cfg
@@ -340,11 +352,13 @@ class Trainer:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+                # TensorBoard's counterpart of truncate_log: hide events of the steps this run logs again.
+                self.tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.state.step + 1 if self.state.step else 0)
             except ImportError:
                 pass
         exclude = {p for txt in cfg.exclude for p in read_path_list(txt)}
-        store = ImageStore(cfg.data, channels=cfg.image_channels, exclude=exclude, cache_mb=cfg.cache_mb, min_size=cfg.crop)
+        store = ImageStore(cfg.data, channels=cfg.image_channels, exclude=exclude, cache_mb=cfg.cache_mb, min_size=cfg.crop,
+                           downscale=cfg.hr_downscale)
         validator = Validator(cfg, cfg.image_channels) if cfg.val and self.dist.main else None
         if self.dist.main:
             r = store.report
@@ -357,6 +371,7 @@ class Trainer:
         spec = BatchSpec(
             kind="denoise" if cfg.kind == "denoiser" else "sr", batch_size=cfg.batch_size, crop=cfg.crop,
             scale=cfg.scale, noise_sigma=tuple(cfg.noise_sigma), seed=cfg.seed, rank=self.dist.rank,
+            degradation=None if cfg.degradation is None else RealDegradation.from_dict(cfg.degradation),
         )
         return store, spec, validator
 
@@ -462,6 +477,34 @@ class Trainer:
                   "model.safetensors holds the last step", file=sys.stderr)
         if not (self.run_dir / "model.safetensors").exists() or self.cfg.export == "last" or not metrics:
             self.export({k: v for k, v in metrics.items() if not k.startswith("_")})
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Cut a run's metrics.jsonl back to the records of steps up to ``step``, the checkpoint the run goes on from.
+
+    A run killed after its last checkpoint has logged steps the resumed run logs again; appending would give
+    those steps twice and make the step go back. Records of step ``step`` itself stay: they are written before
+    its checkpoint. At step 0 (no checkpoint yet) nothing stays, as the run starts over. A torn last line (a
+    kill mid-write) and anything else that is not a record go, with a warning for the latter, and the repeats
+    that earlier versions' resumes left are resolved (plot.one_series). The kept lines are written to a temp
+    file and renamed, so a kill during this leaves the old log or the new one, never a cut one."""
+    from srgan.io.files import atomic_write_bytes
+    from srgan.train.plot import one_series, parse_metrics
+
+    if not path.is_file():
+        return
+    text = path.read_text()
+    lines = text.splitlines()
+    pairs, bad = parse_metrics(lines)
+    kept = "".join(line + "\n" for line, record in one_series(pairs) if step > 0 and record["step"] <= step)
+    if kept == text:
+        return
+    torn = text and not text.endswith("\n")
+    dropped = [n for n in bad if not (torn and n == len(lines))]
+    if dropped:
+        print(f"warning: {path}: dropped {len(dropped)} line(s) that are not JSON records "
+              f"(first: line {dropped[0]})", file=sys.stderr)
+    atomic_write_bytes(path, kept.encode())
 
 
 class Progress:

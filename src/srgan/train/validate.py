@@ -3,7 +3,8 @@
 The validation inputs are made once per run, so every validation of a run (and a re-validation of its
 checkpoints by ``tools/select_checkpoint.py``) scores the very same images:
 
-- super-resolution: HR images cropped to a multiple of the scale, LR by the MATLAB-bicubic uint8 protocol;
+- super-resolution: HR images cropped to a multiple of the scale, LR by the MATLAB-bicubic uint8 protocol
+  (then the run's ``val_degradation`` preset, e.g. JPEG 75, for models of real photos);
   metrics PSNR and SSIM on Y (border of ``scale`` pixels removed) and hf_ratio (detail energy of SR over HR);
   NIQE too when the niqe rule needs it;
 - denoiser: each clean image with Gaussian noise of one of ``val_sigmas``; metrics PSNR and SSIM on RGB.
@@ -53,6 +54,7 @@ class Validator:
     def __init__(self, cfg: TrainConfig, channels: int) -> None:
         from srgan.ops.degrade import add_gaussian_noise
         from srgan.ops.imresize import imresize_uint8
+        from srgan.ops.realistic import apply_preset, preset_rng
         from srgan.train.data import dataset_paths, decode_u8
 
         self.cfg = cfg
@@ -72,7 +74,10 @@ class Validator:
                 s = cfg.scale
                 h, w = px.shape[0] - px.shape[0] % s, px.shape[1] - px.shape[1] % s
                 hr = np.ascontiguousarray(px[:h, :w])
-                self.items.append((p.name, imresize_uint8(hr, scale=1 / s), hr, 0.0))
+                lr = imresize_uint8(hr, scale=1 / s)
+                if cfg.val_degradation != "bicubic":
+                    lr = apply_preset(lr, cfg.val_degradation, preset_rng(p.name))
+                self.items.append((p.name, lr, hr, 0.0))
         if not self.items:
             raise SrganError(f"validation set {cfg.val}: no readable images")
 
