@@ -16,7 +16,7 @@ from srgan.train.config import load_config
 # The keys every trainer card has, in their order (older shipped cards have fewer: see tests/models/test_zoo.py).
 RUN_CARD_KEYS = ["name", "kind", "scale", "architecture", "steps", "batch_size", "crop", "precision", "content_loss",
                  "backbone", "loss_weights", "data", "data_terms", "exclude", "validation", "selected_by", "ema_decay",
-                 "noise_sigma", "trained_on", "torch"]
+                 "noise_sigma", "degradation", "trained_on", "torch"]
 
 
 @pytest.mark.parametrize("kind", ["srresnet", "srgan", "denoiser"])
@@ -32,6 +32,7 @@ def test_every_kind_writes_the_same_keys_with_null_where_one_does_not_apply(tmp_
     assert written["batch_size"] == 2 * cfg.batch_size and written["validation"] == {"set": "/v", "val_psnr_y": 30.0, "step": 7}
     assert written["architecture"] == net.config.to_dict() and written["scale"] == (1 if kind == "denoiser" else 4)
     assert (written["loss_weights"] is None) == (kind != "srgan") and (written["noise_sigma"] is None) == (kind != "denoiser")
+    assert written["degradation"] is None  # the paper's bicubic LR
     if kind == "srgan":
         assert written["loss_weights"]["pixel"] == 2.0 and written["content_loss"] == "effnet"
     assert written["content_loss"] == {"srresnet": "mse", "srgan": "effnet", "denoiser": "mse"}[kind]
@@ -45,3 +46,13 @@ def test_data_terms_come_from_source_md_beside_the_data(tmp_path):
     (tmp_path / "SOURCE.md").write_text("# Digits\n")
     assert data_terms([str(tmp_path / "T91"), f"mnist:{tmp_path / 'mnist'}", str(tmp_path / "none" / "x")]) == [
         "T91: License/terms: research use.", "mnist: Digits"]
+
+
+def test_a_real_photo_run_card_records_every_degradation_setting(tmp_path):
+    cfg = load_config(None, {"kind": "srresnet", "data": ["/d"], "degradation": {"clean_prob": 0.25},
+                             "hr_downscale": 2, "val_degradation": "jpeg75"})
+    card = run_card(cfg, name="m", network=Generator(num_blocks=1, channels=8), step=3, world=1, precision="fp32",
+                    backbone="none", content_feature_scale=None, validation={}, ref_psnr=None, device=torch.device("cpu"))
+    d = card.to_dict()["degradation"]
+    assert d["hr_downscale"] == 2 and d["validation"] == "jpeg75"
+    assert d["pipeline"]["clean_prob"] == 0.25 and d["pipeline"]["first"]["jpeg_quality"] == [30, 95]

@@ -1,11 +1,15 @@
-"""Checkpoints: atomic files, last K + best, exact resume (EMA included), older runs' checkpoints, SIGKILL."""
+"""Checkpoints: atomic files, last K + best, exact resume (EMA included), older runs' checkpoints, SIGKILL, and
+ten random kill -9s and resumes leaving one clean metrics.jsonl."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -106,3 +110,63 @@ def test_sigkill_then_resume_reaches_the_same_weights(tmp_path, image_folder):
     reference = tmp_path / "ref"
     assert subprocess.run(cli("train", str(cfg), "--out", str(reference)), env=env, capture_output=True).returncode == 0
     assert max_diff(weights(reference), weights(run)) <= 1e-5
+
+
+def _records(log) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _newest_checkpoint(run) -> int:
+    ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
+    return int(ckpts[-1].stem.split("_")[1]) if ckpts else 0
+
+
+def test_ten_random_kill_9s_and_resumes_leave_each_step_once_in_order(tmp_path, image_folder):
+    # The issue's bar: kill -9 at random times (a fixed seed picks them), resume, ten times; metrics.jsonl must
+    # then hold one clean series. Logging every step with checkpoints every 7 makes nearly every kill leave
+    # records past the checkpoint the next run restarts from: the repeats that truncation has to remove.
+    rng = random.Random(21)
+    cfg = write_cfg(tmp_path, image_folder, steps=1_000_000, checkpoint_every=7, log_every=1, val=str(image_folder),
+                    val_every=5, val_max_images=1, sample_images=1)
+    run, log = tmp_path / "run", tmp_path / "run" / "metrics.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ahead = 0  # kills that left logged steps past the newest checkpoint
+    for i in range(10):
+        start, before = _newest_checkpoint(run), log.read_text() if log.exists() else ""
+        args = ("train", str(cfg), "--out", str(run)) if i == 0 else ("train", "--resume", str(run))
+        proc = subprocess.Popen(cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        # This process trains once it has logged the step after its checkpoint (or step 1 where the kill came
+        # before the first checkpoint, when the old log holds one already: hence "changed").
+        assert wait_for(lambda: log.exists() and (text := log.read_text()) != before and f'"step": {start + 1},' in text)
+        time.sleep(rng.uniform(0.0, 0.6))
+        assert proc.poll() is None  # the kill lands on a running process
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+        text = log.read_text()
+        ahead += max((json.loads(x)["step"] for x in text.splitlines() if x.endswith("}")), default=0) > _newest_checkpoint(run)
+    assert ahead >= 5
+    last = _newest_checkpoint(run) + 12
+    r = subprocess.run(cli("train", "--resume", str(run), "--steps", str(last)), env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    records = _records(log)
+    steps = [r["step"] for r in records]
+    assert steps == sorted(steps)
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, last + 1))
+    assert [r["step"] for r in records if "val_psnr_y" in r] == sorted({*range(5, last + 1, 5), last})
+    # What the kills interrupted mid-write (checkpoints, panels, the model, the log) left no temp file behind.
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+
+
+def test_a_resume_removes_the_temp_files_a_killed_run_left(tmp_path, image_folder):
+    run = train(tiny_cfg(image_folder, steps=2, val_every=2, checkpoint_every=2), out=tmp_path / "run").run_dir
+    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    # atomic_path's names (srgan.io.files) as a run killed mid-write leaves them; that process has ended
+    stale = [run / "checkpoints" / f".step_0000003.pt.{pid}-0123abcd.tmp.pt",
+             run / "samples" / f".step_0000003.png.{pid}-0123abcd.tmp.png",
+             run / f".model.safetensors.{pid}-0123abcd.tmp.safetensors"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    train(None, resume=run, overrides={"steps": 3})
+    assert [p.name for p in stale if p.exists()] == []
+    assert (run / "checkpoints" / "step_0000003.pt").is_file()

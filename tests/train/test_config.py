@@ -90,7 +90,7 @@ def test_flag_paths_are_relative_to_the_cwd(tmp_path, monkeypatch):
         ("data: [x]\ncrop: 30\n", "multiple of scale"),
         ("- just\n- a list\n", "mapping"),
         ("kind: srresnet\n", "no training data"),
-        ("data: [x]\npixel_weight: -1\n", "pixel_weight, adversarial_weight and grid_weight must be >= 0"),
+        ("data: [x]\npixel_weight: -1\n", r"config: pixel_weight must be a number >= 0, not -1\.0"),
         ("kind: srgan\ndata: [x]\ncontent_shift: 48\n", "content_shift must be in"),
         ("kind: srgan\ndata: [x]\nadversarial_shift: -1\n", "adversarial_shift must be in"),
         ("data: [x]\npixel_loss: l2\n", "pixel_loss must be full or lowpass"),
@@ -102,6 +102,48 @@ def test_flag_paths_are_relative_to_the_cwd(tmp_path, monkeypatch):
         ("kind: srgan\ndata: [x]\nartifact_weight: 1.0\n", "artifact_weight needs kind srgan and ema_decay > 0"),
         ("data: [x]\nema_decay: 0.9\nartifact_weight: 1.0\n", "artifact_weight needs kind srgan"),
         ("kind: srgan\ndata: [x]\nselect_max_psnr_drop: -1\n", "select_max_psnr_drop must be >= 0"),
+        # ranges: each would otherwise end in a traceback (torch, numpy, the networks) or a silently broken run
+        ("data: [x]\nlr: -1.0\n", r"^config: lr must be a number > 0, not -1\.0$"),
+        ("data: [x]\nlr: 0\n", r"config: lr must be a number > 0, not 0\.0"),
+        ("data: [x]\nlr: .nan\n", r"config: lr must be a number > 0, not nan"),
+        ("data: [x]\nlr: .inf\n", r"config: lr must be a number > 0, not inf"),
+        ("data: [x]\nbeta1: 1.0\n", r"config: beta1 must be in \[0, 1\), not 1\.0"),
+        ("data: [x]\nbeta2: -0.1\n", r"config: beta2 must be in \[0, 1\), not -0\.1"),
+        ("data: [x]\nlr_schedule: cosine\nlr_min: -1e-6\n", r"config: lr_min must be a number >= 0"),
+        ("data: [x]\nlr_decay_at: 0\n", r"config: lr_decay_at must be a fraction of steps in \(0, 1\]"),
+        ("data: [x]\nlr_decay_at: 1.5\n", r"config: lr_decay_at must be a fraction of steps in \(0, 1\]"),
+        ("data: [x]\nlr_decay_gamma: 0\n", r"config: lr_decay_gamma must be in \(0, 1\], not 0\.0"),
+        ("data: [x]\nlr_decay_gamma: 10\n", r"config: lr_decay_gamma must be in \(0, 1\], not 10\.0"),
+        ("data: [x]\nval_max_images: 0\n", r"config: val_max_images must be a positive integer"),
+        ("data: [x]\nsample_images: 0\n", r"config: sample_images must be a positive integer"),
+        ("data: [x]\ncache_mb: -1\n", r"config: cache_mb must be a number of MiB >= 0, not -1\.0"),
+        ("data: [x]\ncache_mb: .inf\n", r"config: cache_mb must be a number of MiB >= 0, not inf"),
+        ("data: [x]\nnum_workers: -1\n", r"config: num_workers must be an integer >= 0, not -1"),
+        ("data: [x]\nthreads: -2\n", r"config: threads must be an integer >= 0, not -2"),
+        ("data: [x]\nseed: -1\n", r"config: seed must be an integer >= 0, not -1"),
+        ("kind: denoiser\ndata: [x]\nnoise_sigma: [0.1, 2]\n", r"config: noise_sigma must be \[low, high\] with 0 <= low <= high <= 1"),
+        ("kind: denoiser\ndata: [x]\nnoise_sigma: [-0.1, 0.5]\n", r"config: noise_sigma must be \[low, high\]"),
+        ("kind: denoiser\ndata: [x]\nval_sigmas: []\n", r"config: val_sigmas must be a non-empty list of σ in \[0, 1\], not \[\]"),
+        ("kind: denoiser\ndata: [x]\nval_sigmas: [0.1, 1.5]\n", r"config: val_sigmas must be .* not \[0\.1, 1\.5\]"),
+        ("kind: srgan\ndata: [x]\ncontent_feature_scale: 0\n", r"config: content_feature_scale must be a number > 0"),
+        ("kind: srgan\ndata: [x]\ncontent_feature_scale: -1\n", r"config: content_feature_scale must be a number > 0"),
+        ("kind: srgan\ndata: [x]\nselect_max_psnr_drop: .nan\n", "select_max_psnr_drop must be >= 0"),
+        ("kind: srgan\ndata: [x]\ncontent_taps: [16]\n", r"config: content_taps must be EfficientNet-Lite0 block indices 0-15"),
+        ("kind: srgan\ndata: [x]\ncontent_taps: []\n", r"config: content_taps must be EfficientNet-Lite0 block indices"),
+        ("data: [x]\ncontent_loss: vgg19\n", r"config: content_loss must be mse, vgg22, vgg54 or effnet, not 'vgg19'"),
+        ("kind: srgan\ndata: [x]\nadversarial_weight: .inf\n", r"config: adversarial_weight must be a number >= 0, not inf"),
+        ("data: [x]\ngrid_weight: .nan\n", r"config: grid_weight must be a number >= 0, not nan"),
+        ("data: [x]\nartifact_weight: -1\n", r"config: artifact_weight must be a number >= 0"),
+        ("data: [x]\ngenerator: {num_blocks: 0}\n", r"config: generator\.num_blocks must be a positive integer, not 0"),
+        ("data: [x]\ngenerator: {channels: -8}\n", r"config: generator\.channels must be a positive integer, not -8"),
+        ("data: [x]\ngenerator: {in_channels: 2}\n", r"config: generator\.in_channels must be 1 \(grey\) or 3 \(RGB\), not 2"),
+        ("data: [x]\ngenerator: {in_channels: 1}\n", r"config: generator\.out_channels must equal generator\.in_channels \(1\), not 3"),
+        ("kind: denoiser\ndata: [x]\ndenoiser: {channels: 0}\n", r"config: denoiser\.channels must be 1 \(grey\) or 3 \(RGB\)"),
+        ("kind: denoiser\ndata: [x]\ndenoiser: {widths: []}\n", r"config: denoiser\.widths must be a non-empty list of positive"),
+        ("kind: denoiser\ndata: [x]\ndenoiser: {widths: [8, 0]}\n", r"config: denoiser\.widths must be .* not \[8, 0\]"),
+        ("kind: denoiser\ndata: [x]\ndenoiser: {blocks_per_level: 0}\n", r"config: denoiser\.blocks_per_level must be a positive"),
+        ("kind: denoiser\ndata: [x]\ncrop: 16\ndenoiser: {widths: [8, 8, 8, 8, 8, 8]}\n",
+         r"config: crop 16 must be at least 32 for a denoiser of 6 levels \(denoiser\.widths\)"),
         # the schema's types, nested ones included
         ("data: [x]\nsteps: yes\n", r"config: steps must be int, not True"),
         ("data: [x]\nsteps: 10.5\n", r"config: steps must be int, not 10\.5"),
@@ -182,3 +224,75 @@ def test_cli_config_errors_are_one_line(tmp_path):
     assert r.returncode == 1 and r.stderr.strip().splitlines() == ["srgan: error: config: steps must be int, not 'many'"]
     r = subprocess.run(cli("train", "--resume", str(tmp_path / "nothing")), capture_output=True, text=True)
     assert r.returncode == 1 and "not a run folder" in r.stderr
+
+
+def test_range_limits_themselves_are_accepted():
+    cfg = load_config(None, {
+        "data": ["x"], "lr": 1e-12, "beta1": 0.0, "beta2": 0.9999, "lr_min": 0.0, "lr_decay_at": 1.0,
+        "lr_decay_gamma": 1.0, "val_max_images": 1, "sample_images": 1, "cache_mb": 0, "num_workers": 0, "threads": 0,
+        "seed": 0, "noise_sigma": [0.0, 1.0], "val_sigmas": [0.0, 1.0], "content_feature_scale": 1e-3,
+        "content_taps": [0, 15], "generator": {"num_blocks": 1, "channels": 1, "in_channels": 1, "out_channels": 1},
+    })
+    assert cfg.lr_decay_at == 1.0 and cfg.content_taps == [0, 15] and cfg.image_channels == 1
+    cfg = load_config(None, {"kind": "denoiser", "data": ["x"], "crop": 4, "denoiser": {"channels": 1, "widths": [8, 8, 8]}})
+    assert cfg.image_channels == 1
+
+
+def test_the_schema_names_what_the_losses_and_the_feature_network_accept():
+    from srgan.models.features import _LITE0_STAGES
+    from srgan.train.losses import CONTENT_LOSSES
+
+    for name in CONTENT_LOSSES:
+        assert load_config(None, {"data": ["x"], "content_loss": name}).content_loss == name
+    assert sum(stage[-1] for stage in _LITE0_STAGES) == 16  # content_taps' 0-15
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["lr: -1.0"], "srgan: error: config: lr must be a number > 0, not -1.0"),  # the issue's case
+        (["kind: denoiser", "val_sigmas: []"], "srgan: error: config: val_sigmas must be a non-empty list of σ in [0, 1], not []"),
+        (["--set", "generator.in_channels=2"], "srgan: error: config: generator.in_channels must be 1 (grey) or 3 (RGB), not 2"),
+    ],
+)
+def test_cli_range_errors_are_one_line_before_anything_runs(tmp_path, image_folder, args, message):
+    keys = [a for a in args if ":" in a]
+    sets = [a for a in args if ":" not in a]
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data: [{image_folder}]\ncrop: 16\n" + "".join(k + "\n" for k in keys))
+    r = subprocess.run(cli("train", str(cfg), "--out", str(tmp_path / "run"), "--steps", "1", *sets), capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.splitlines() == [message]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_resume_with_a_bad_set_is_one_line_and_keeps_the_saved_config(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = yaml.safe_dump(TrainConfig(data=["/d"]).to_dict(), sort_keys=False)
+    (run / "config.yaml").write_text(saved)
+    r = subprocess.run(cli("train", "--resume", str(run), "--set", "beta1=1"), capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.splitlines() == ["srgan: error: config: beta1 must be in [0, 1), not 1.0"]
+    assert (run / "config.yaml").read_text() == saved
+
+
+def test_real_photo_degradation_keys_are_checked_when_the_config_is_read(tmp_path):
+    from srgan.ops.realistic import RealDegradation
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(repo / "configs" / "srresnet_x4_real.yaml")
+    real = RealDegradation.from_dict(cfg.degradation)
+    assert cfg.hr_downscale == 2 and cfg.val_degradation == "jpeg75" and real.clean_prob == 0.1
+    assert real.second.blur.prob == 0.8  # keys the YAML leaves out keep Real-ESRGAN's defaults
+    base = {"data": [str(tmp_path)]}
+    for raw, key in [
+        ({"degradation": {"clean_prob": 1.5}}, "degradation.clean_prob"),
+        ({"degradation": {"first": {"jpeg_quality": [95, 30]}}}, "degradation.first.jpeg_quality"),
+        ({"degradation": {"firts": {}}}, "degradation.firts"),
+        ({"val_degradation": "jpeg10"}, "val_degradation"),
+        ({"hr_downscale": 0.5}, "hr_downscale"),
+        ({"kind": "denoiser", "degradation": {}}, "degradation"),
+    ]:
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump({**base, **raw}))
+        with pytest.raises(SrganError, match=key.replace(".", r"\.")):
+            load_config(path)

@@ -8,7 +8,7 @@ import torch
 from srgan.errors import SrganError
 from srgan.models.denoiser import DenoisingAutoencoder
 from srgan.models.generator import Generator
-from srgan.train.config import load_config
+from srgan.train.config import TrainConfig, load_config
 from srgan.train.networks import autocast, build_model, load_init_generator
 
 
@@ -20,8 +20,11 @@ def test_build_model_follows_the_config():
 
 
 def test_impossible_network_arguments_are_one_line_config_errors():
+    with pytest.raises(SrganError, match=r"config: generator\.num_blocks must be a positive integer, not 0"):
+        load_config(None, {"data": ["x"], "generator": {"num_blocks": 0}})
+    # A config made without the schema's check (TrainConfig(...) runs none) still fails in one line here.
     with pytest.raises(SrganError, match="config: generator: num_blocks and channels must be positive"):
-        build_model(load_config(None, {"data": ["x"], "generator": {"num_blocks": 0}}))
+        build_model(TrainConfig(data=["x"], generator={"num_blocks": 0}))
 
 
 def test_init_generator_must_fit(tmp_path):

@@ -57,6 +57,37 @@ def test_validation_with_no_readable_image_is_one_line(tmp_path):
         Validator(cfg, channels=3)
 
 
+@pytest.mark.parametrize(
+    "kw, sides, kept",
+    [
+        # SR ×4: 11 pixels after a 4-pixel border of the size cropped to a multiple of 4 (19 → 16 → 8: out)
+        ({}, [(20, 40), (19, 40), (40, 18)], ["a.png"]),
+        # the denoiser: SSIM's 11 pixels, and a 32-px stride's padding under the size (12 → pad 20: out)
+        ({"kind": "denoiser", "crop": 32, "denoiser": {"widths": [4] * 6}}, [(40, 40), (10, 40), (40, 12)], ["a.png"]),
+        ({"kind": "denoiser"}, [(11, 11), (10, 40), (40, 10)], ["a.png"]),
+    ],
+)
+def test_validation_images_too_small_to_score_are_skipped_before_training(tmp_path, capsys, kw, sides, kept):
+    (tmp_path / "v").mkdir()
+    for name, (h, w) in zip("abc", sides):
+        pixels = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "v" / f"{name}.png")
+    cfg = load_config(None, {"data": ["x"], "val": str(tmp_path / "v"), **kw})
+    v = Validator(cfg, channels=3)
+    assert [name for name, *_ in v.items] == kept
+    assert capsys.readouterr().err.count("is too small to score") == 2
+    model = nn.Identity() if cfg.kind == "denoiser" else Nearest()
+    if cfg.kind == "denoiser" and cfg.denoiser["widths"] == [4] * 6:
+        from srgan.models.denoiser import DenoisingAutoencoder
+
+        model = DenoisingAutoencoder(**cfg.denoiser)
+    metrics, _ = v.run(model, torch.device("cpu"), "fp32")  # what is kept scores
+    assert all(np.isfinite(list(metrics.values())))
+    (tmp_path / "v" / "a.png").unlink()
+    with pytest.raises(SrganError, match="no readable images large enough to score"):
+        Validator(cfg, channels=3)
+
+
 def test_selection_score_rules():
     m = {"val_psnr_y": 30.0, "val_hf_ratio": 0.9}
     psnr_cfg = load_config(None, {"kind": "srgan", "data": ["x"], "select": "psnr"})

@@ -14,8 +14,10 @@ so far by the selection rule) are ``torch.save`` dicts that load with ``weights_
     rng          {"torch": torch's CPU RNG state}
 
 Every file is written under a temporary name and renamed (``srgan.io.files.atomic_path``), so a crash or a
-SIGKILL never leaves a torn checkpoint under a final name. Resuming restores all of it; since batches are a
-pure function of (seed, step, rank) and the learning rate of the step, the resumed run is the same run.
+SIGKILL never leaves a torn checkpoint under a final name; the resumed run deletes the temp files a killed one
+left, and cuts metrics.jsonl back to its checkpoint's step (``loop.truncate_log``). Resuming restores all of
+it; since batches are a pure function of (seed, step, rank) and the learning rate of the step, the resumed
+run is the same run.
 """
 
 from __future__ import annotations

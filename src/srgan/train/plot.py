@@ -6,6 +6,7 @@ Writes ``RUN_DIR/loss.png`` (every logged loss against the step, log scale) and 
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -15,20 +16,60 @@ LOSS_KEYS = ("loss", "content", "adversarial", "loss_d")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """A run's logged records as one series: a torn last line dropped, and the repeats that resumes before
+    truncation wrote resolved (see :func:`one_series`)."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         raise SrganError(f"{run_dir}: no metrics.jsonl (not a run folder, or no step logged yet)")
-    records = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    lines = path.read_text().splitlines()
+    pairs, bad = parse_metrics(lines)
+    # A run killed mid-write can leave a torn last line; anything else is a real problem.
+    if bad and bad[0] != len(lines):
+        raise SrganError(f"{path}: line {bad[0]} is not JSON")
+    return [record for _, record in one_series(pairs)]
+
+
+def parse_metrics(lines: list[str]) -> tuple[list[tuple[str, dict]], list[int]]:
+    """The (line, record) pairs of a metrics.jsonl's lines, and the numbers (1-based) of the lines that are not
+    records: not JSON objects with an integer step. Blank lines are neither."""
+    pairs, bad = [], []
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            # A run killed mid-write can leave a torn last line; anything else is a real problem.
-            if n != len(path.read_text().splitlines()):
-                raise SrganError(f"{path}: line {n} is not JSON") from None
-    return records
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and not isinstance(record["step"], bool):
+            pairs.append((line, record))
+        else:
+            bad.append(n)
+    return pairs, bad
+
+
+def _record_kind(record: dict) -> str:
+    if record.get("reference"):
+        return "reference"
+    return "validation" if any(k.startswith("val_") for k in record) else "training"
+
+
+def one_series(pairs: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """``pairs`` with the records that a restarted run wrote again resolved in favour of the later ones.
+
+    Runs resumed before resuming truncated the log appended after records of steps their checkpoint did not
+    reach, so those steps appear twice and the step goes back where a run restarted. A restart shows as a
+    record whose step is below the last one kept, or which repeats a kind (training, validation, reference)
+    already kept at its step; everything kept from its step on belongs to the lost run and is dropped. The
+    training and validation records of one step both stay: they are written one after the other."""
+    kept: list[tuple[str, dict]] = []
+    for line, record in pairs:
+        step, kind = record["step"], _record_kind(record)
+        same_step = itertools.takewhile(lambda pair: pair[1]["step"] == step, reversed(kept))
+        if (kept and kept[-1][1]["step"] > step) or any(_record_kind(r) == kind for _, r in same_step):
+            while kept and kept[-1][1]["step"] >= step:
+                kept.pop()
+        kept.append((line, record))
+    return kept
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:

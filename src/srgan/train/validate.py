@@ -67,6 +67,13 @@ class Validator:
             except SrganError as e:
                 print(f"warning: validation: skipping {e}", file=sys.stderr)
                 continue
+            if not self._scorable(*px.shape[:2]):
+                # Found here, not at the first validation: that comes after val_every steps, past a checkpoint.
+                need = ("SSIM's 11×11 window, and padding to the denoiser's stride" if cfg.kind == "denoiser"
+                        else f"SSIM's 11×11 window after a {cfg.scale}-px border")
+                print(f"warning: validation: skipping {p.name}: {px.shape[1]}×{px.shape[0]} is too small to score ({need})",
+                      file=sys.stderr)
+                continue
             if cfg.kind == "denoiser":
                 sigma = cfg.val_sigmas[i % len(cfg.val_sigmas)]
                 self.items.append((p.name, add_gaussian_noise(px, sigma, rng), px, sigma))
@@ -79,7 +86,18 @@ class Validator:
                     lr = apply_preset(lr, cfg.val_degradation, preset_rng(p.name))
                 self.items.append((p.name, lr, hr, 0.0))
         if not self.items:
-            raise SrganError(f"validation set {cfg.val}: no readable images")
+            raise SrganError(f"validation set {cfg.val}: no readable images large enough to score")
+
+    def _scorable(self, h: int, w: int) -> bool:
+        """Whether an h×w validation image can be run and scored: SSIM needs 11×11 pixels after the border
+        (``scale`` pixels for SR, of the size cropped to a multiple of it), and the denoiser reflect-pads its
+        input to a multiple of its stride, which needs the padding to be under the size."""
+        cfg = self.cfg
+        if cfg.kind == "denoiser":
+            stride = 2 ** (len(cfg.denoiser.get("widths", [48, 96, 192])) - 1)
+            return all(n >= 11 and (-n) % stride < n for n in (h, w))
+        s = cfg.scale
+        return all(n - n % s - 2 * s >= 11 for n in (h, w))
 
     @torch.no_grad()
     def run(self, model: nn.Module, device: torch.device, precision: str) -> tuple[dict, list[np.ndarray]]:
