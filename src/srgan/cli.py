@@ -501,7 +501,7 @@ def _add_serve_parser(sub) -> None:
     s.add_argument("--model", action="append", metavar="NAME_OR_FILE", help="a model to offer (repeatable; default: every shipped model)")
     s.add_argument("--max-upload-mb", type=float, default=25.0, metavar="N", help="largest upload, in MB")
     s.add_argument("--max-pixels", type=int, default=8_000_000, metavar="N", help="largest upload, in pixels (0: no limit)")
-    s.add_argument("--max-output-pixels", type=int, default=40_000_000, metavar="N", help="largest image a request may make (upscaled or resized), in pixels (0: no limit)")
+    s.add_argument("--max-output-pixels", type=int, default=16_000_000, metavar="N", help="largest image a request may make (upscaled or resized), in pixels (0: no limit)")
     s.add_argument("--queue-size", type=int, default=4, metavar="N", help="requests that may wait while one runs")
 
 

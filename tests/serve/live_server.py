@@ -23,8 +23,11 @@ HERE = Path(__file__).resolve().parent
 
 
 @contextlib.contextmanager
-def running_server(models: list[Path], log_dir: Path, *options: str, timeout: float = 60) -> Iterator[tuple[str, int]]:
-    """Yield (base URL, pid) of a server offering ``models``; ``options`` are extra CLI flags."""
+def running_server(
+    models: list[Path], log_dir: Path, *options: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """Yield (base URL, pid) of a server offering ``models`` (none: the shipped ones), once ``/healthz`` says
+    it is ready; ``options`` are extra CLI flags, ``env`` extra environment variables."""
     if hasattr(srgan, "load"):
         args = [sys.executable, "-m", "srgan.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
         for model in models:
@@ -32,7 +35,8 @@ def running_server(models: list[Path], log_dir: Path, *options: str, timeout: fl
         args += list(options)
     else:
         args = [sys.executable, "-c", _fallback_script(models, options)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}  # tiny models: one thread is plenty
+    # Tiny models: one thread is plenty, unless the test says otherwise.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     out_path, err_path = log_dir / "server.out", log_dir / "server.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)

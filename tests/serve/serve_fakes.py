@@ -24,12 +24,21 @@ def make_tiny_models(folder: Path) -> dict[str, Path]:
     """A ×2 upscaler and a denoiser, a few KB each, saved as model files in ``folder``."""
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
-    upscaler = folder / "tiny-x2.safetensors"
-    card = {"kind": "srgan", "scale": 2, "note": "weights set by hand for tests (sharpened bicubic), not trained"}
-    zoo.save_model(upscaler, hand_set_upscaler(), card)
+    upscaler = save_tiny_upscaler(folder / "tiny-x2.safetensors")
     denoiser = folder / "tiny-denoiser.safetensors"
     zoo.save_model(denoiser, DenoisingAutoencoder(widths=(8, 16), blocks_per_level=1), {"kind": "denoiser", "scale": 1})
     return {"upscaler": upscaler, "denoiser": denoiser}
+
+
+@torch.no_grad()
+def save_tiny_upscaler(path: Path, gain: float = 1.0) -> Path:
+    """A hand-set ×2 upscaler at ``path``; a ``gain`` other than 1 scales its output, so two such models
+    give different results (tests of which model ran)."""
+    net = hand_set_upscaler()
+    net.tail.weight.mul_(gain)
+    card = {"kind": "srgan", "scale": 2, "note": "weights set by hand for tests (sharpened bicubic), not trained"}
+    zoo.save_model(path, net, card)
+    return path
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from serve_fakes import BlockingLoader, make_tiny_models, tiny_loader  # noqa: E402
 
 import srgan  # noqa: E402
+from srgan.errors import SrganError  # noqa: E402
 from srgan.ops.imresize import imresize_uint8  # noqa: E402
 from srgan.serve.app import STATIC, create_app  # noqa: E402
 
@@ -315,3 +316,158 @@ def test_503_with_retry_after_when_the_queue_is_full(tiny):
         assert results == [200, 200]
         assert app.state.queue.admitted == 0
         assert c.post("/api/upscale", files=upload(data)).status_code == 200
+
+
+# ------------------------------------------------------------------------------- defaults and start-up
+
+
+def test_the_default_upscaler_is_the_one_srgan_info_names_when_offered(tmp_path):
+    """Offered after another upscaler, the rule's model still runs when a request names none, and the
+    cards say so; without it, the first upscaler named does."""
+    from serve_fakes import save_tiny_upscaler
+
+    from srgan.models.zoo import default_upscaler
+
+    other = save_tiny_upscaler(tmp_path / "srgan-other.safetensors", gain=0.5)
+    rule = save_tiny_upscaler(tmp_path / f"{default_upscaler()}.safetensors")
+    data = png_bytes(10, 12)
+    with TestClient(create_app([str(other), str(rule)], loader=tiny_loader)) as c:
+        cards = c.get("/api/models").json()
+        assert [card["name"] for card in cards] == ["srgan-other", default_upscaler()]
+        assert [card["default"] for card in cards] == [False, True]
+        implicit = c.post("/api/upscale", files=upload(data))
+        named = c.post("/api/upscale", files=upload(data), data={"model": default_upscaler()})
+        assert implicit.status_code == named.status_code == 200
+        assert implicit.content == named.content
+        assert c.post("/api/upscale", files=upload(data), data={"model": "srgan-other"}).content != implicit.content
+    with TestClient(create_app([str(other)], loader=tiny_loader)) as c:
+        assert [card["default"] for card in c.get("/api/models").json()] == [True]
+
+
+def test_healthz_says_loading_until_the_default_model_is_loaded(tiny):
+    """Without a model list the server loads the default upscaler at start-up, on the worker; /healthz
+    answers 503 with a reason until then, and a request made meanwhile waits for the load, not fails."""
+    from srgan.models.zoo import default_upscaler
+
+    asked: list[str] = []
+    release = threading.Event()
+
+    def slow_loader(name: str):
+        asked.append(name)
+        assert release.wait(30), "the test never released the load"
+        return tiny_loader(str(tiny["upscaler"]))
+
+    app = create_app(None, loader=slow_loader)
+    with TestClient(app) as c:
+        r = c.get("/healthz")
+        assert_json_error(r, 503, "loading the default model")
+        assert r.json()["status"] == "loading" and r.headers["retry-after"] == "1"
+        answers: list[int] = []
+        waiting = threading.Thread(target=lambda: answers.append(c.post("/api/upscale", files=upload(png_bytes(8, 8))).status_code))
+        waiting.start()
+        time.sleep(0.3)
+        assert not answers, "a request made while loading did not wait for the load"
+        release.set()
+        waiting.join(30)
+        assert answers == [200]
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert asked == [default_upscaler()]  # loaded once, the model `srgan info` names
+
+
+def test_healthz_reports_a_default_model_that_failed_to_load():
+    def broken(name: str):
+        raise SrganError(f"{name}: not a readable safetensors file")
+
+    with TestClient(create_app(None, loader=broken)) as c:
+        deadline = time.monotonic() + 10
+        while (r := c.get("/healthz")).json()["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert_json_error(r, 503, "not a readable safetensors file")
+        assert r.json()["status"] == "failed"
+
+
+# --------------------------------------------------------------------------------------------- HEAD
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/api/models", "/static/app.js", "/docs", "/openapi.json"])
+def test_head_answers_like_get_without_a_body(client, path):
+    get, head = client.get(path), client.head(path)
+    assert get.status_code == head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert int(head.headers["content-length"]) == len(get.content)
+
+
+def test_head_on_a_post_route_is_still_405(client):
+    assert client.head("/api/upscale").status_code == 405
+
+
+# ------------------------------------------------------------------------------------- output limits
+
+
+def test_output_limits_are_checked_before_any_work(tiny):
+    """With the worker busy and no room to wait, a request that reached the queue would get 503: the 413s
+    and 422s here show each refusal comes first, from the upload's header and the options alone."""
+    loader = BlockingLoader()
+    app = create_app([str(tiny["upscaler"]), str(tiny["denoiser"])], loader=loader, queue_size=0, max_output_pixels=1000)
+    with TestClient(app) as c:
+        running = threading.Thread(target=lambda: c.post("/api/upscale", files=upload(png_bytes(8, 8))))
+        running.start()
+        assert loader.started.wait(10), "the first job never started"
+        try:
+            small, big = png_bytes(16, 16), png_bytes(40, 30)
+            refusals = [
+                (c.post("/api/bicubic", files=upload(small), data={"width": "40", "height": "26"}), 413, "40x26 (0.0 mp)"),
+                (c.post("/api/bicubic", files=upload(big)), 413, "30x40"),
+                (c.post("/api/upscale", files=upload(small)), 413, "the model's ×2 result would be 32x32"),
+                (c.post("/api/upscale", files=upload(png_bytes(10, 10)), data={"outscale": "4"}), 413, "the result would be 40x40"),
+                (c.post("/api/restore", files=upload(small)), 413, "32x32"),
+                (c.post("/api/denoise", files=upload(big)), 413, "limit of 0.001 mp"),
+                (c.post("/api/bicubic", files=upload(small), data={"width": "1001", "height": "1", "format": "webp"}), 413, "1001x1"),
+            ]
+            for r, status, words in refusals:
+                assert_json_error(r, status, words)
+            assert_json_error(c.post("/api/upscale", files=upload(png_bytes(10, 10))), 503, "busy")  # within limits
+        finally:
+            loader.release.set()
+            running.join(10)
+
+
+def test_results_a_format_cannot_hold_are_refused_before_the_work(client):
+    r = client.post("/api/bicubic", files=upload(png_bytes()), data={"width": "16384", "height": "1", "format": "webp"})
+    assert_json_error(r, 422, "webp stores at most 16383 pixels a side")
+    r = client.post("/api/bicubic", files=upload(png_bytes()), data={"width": "16384", "height": "1", "format": "png"})
+    assert r.status_code == 200 and decoded(r).size == (16384, 1)
+
+
+def test_a_tile_over_the_limit_is_refused(client):
+    assert_json_error(client.post("/api/upscale", files=upload(png_bytes()), data={"tile": "100000"}), 422, "tile")
+
+
+def test_outscale_and_alpha_match_the_library(tiny):
+    """The server resizes the network's result and the alpha plane itself, in strips; it must still give
+    what ``srgan.load(...).upscale(..., outscale=...)`` gives."""
+    if not hasattr(srgan, "load"):
+        pytest.skip("srgan.load (the inference API) is not there yet")
+    from srgan.io.read import decode_image
+
+    data = png_bytes(9, 13, "RGBA")
+    with TestClient(create_app([str(tiny["upscaler"])])) as c:
+        r = c.post("/api/upscale", files=upload(data), data={"outscale": "3"})
+    assert r.status_code == 200, r.text
+    want = srgan.load(str(tiny["upscaler"])).upscale(decode_image(data), outscale=3.0)
+    got = decode_image(r.content)
+    np.testing.assert_array_equal(got.pixels, want.pixels)
+    np.testing.assert_array_equal(got.alpha, want.alpha)
+
+
+def test_results_leave_nothing_on_disk(client, tmp_path, monkeypatch):
+    """Results are written to a temporary folder and streamed from the open file, whose folder is already
+    gone: after a result, a failure inside the job, and a refusal, the folder for them is empty."""
+    monkeypatch.setenv("SRGAN_TMPDIR", str(tmp_path))
+    assert client.post("/api/upscale", files=upload(png_bytes(20, 20))).status_code == 200
+    data = png_bytes(64, 64)
+    assert client.post("/api/upscale", files=upload(data[: len(data) // 2])).status_code == 422  # fails in the job
+    assert client.post("/api/upscale", files=upload(b"not an image")).status_code == 415
+    assert list(tmp_path.iterdir()) == []

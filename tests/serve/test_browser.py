@@ -19,8 +19,9 @@ from PIL import Image
 pytest.importorskip("fastapi", reason="srgan serve needs the web extra (pip install 'srgan[web]')")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 from live_server import running_server  # noqa: E402
-from serve_fakes import make_tiny_models  # noqa: E402
+from serve_fakes import make_tiny_models, save_tiny_upscaler  # noqa: E402
 
+from srgan.models.zoo import default_upscaler  # noqa: E402
 from srgan.ops.imresize import imresize_uint8  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +44,11 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is mi
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     models = make_tiny_models(folder / "models")
-    with running_server([models["upscaler"], models["denoiser"]], folder) as (url, _pid):
+    # Another upscaler listed first, and the default (the model `srgan info` names) second: the page must
+    # preselect what the server calls the default, not the first in its list.
+    other = save_tiny_upscaler(folder / "models" / "another-x2.safetensors", gain=0.8)
+    default = save_tiny_upscaler(folder / "models" / f"{default_upscaler()}.safetensors")
+    with running_server([other, default, models["denoiser"]], folder) as (url, _pid):
         yield url
 
 
@@ -72,6 +77,10 @@ def test_upload_upscale_and_compare(page, server, tmp_path):
 
     # Selector waits, not wait_for_function: the page's CSP forbids the eval that the latter uses.
     page.wait_for_selector("#model option", state="attached")
+    cards = page.evaluate("async () => (await fetch('/api/models')).json()")
+    assert [c["name"] for c in cards if c["default"] and c["kind"] != "denoiser"] == [default_upscaler()]
+    assert page.eval_on_selector_all("#model option", "os => os.map((o) => o.value)")[0] == "another-x2"
+    assert page.input_value("#model") == default_upscaler()
     page.set_input_files("#file", str(photo))
     page.click("#run")
     page.wait_for_selector("body[data-state=done], body[data-state=error]", state="attached")

@@ -1,4 +1,5 @@
-"""The upload limit against a real ``srgan serve`` process, on the wire: what curl and raw clients see.
+"""The upload limit, the header timeout and HEAD against a real ``srgan serve`` process, on the wire: what
+curl and raw clients see.
 
 An in-process test client never sends ``Expect: 100-continue`` and never has a socket reset under it,
 and those two are exactly how an oversize upload went wrong (a "100 Continue", then a reset instead of
@@ -11,6 +12,8 @@ import json
 import shutil
 import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,60 @@ def test_curl_upload_of_a_large_file_gets_the_json_413(server, tmp_path):
     body, _, status = done.stdout.rpartition("\n")
     assert status == "413"
     assert "too large" in json.loads(body)["detail"]
+
+
+# ------------------------------------------------------------------------------ slow headers and HEAD
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_a_client_that_never_finishes_its_header_is_dropped(server):
+    """Half a header, or nothing at all, holds a connection only HEADER_TIMEOUT seconds; meanwhile others
+    are served, a header sent in two parts within the time is answered, and so is a second request on a
+    kept-alive connection, whose own header gets the same time."""
+    from srgan.serve.server import HEADER_TIMEOUT
+
+    address = _address(server)
+    started = time.monotonic()
+    held = [socket.create_connection(address, timeout=HEADER_TIMEOUT + 10) for _ in range(8)]
+    for sock in held[:6]:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    # held[6] sends nothing; held[7] completes one request, then stalls on the next.
+    held[7].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _read_response(held[7]).startswith(b"HTTP/1.1 200")
+    held[7].sendall(b"GET /healthz HTTP/1.1\r\nHo")
+
+    with socket.create_connection(address, timeout=10) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(1)
+        slow.sendall(b"\r\n")
+        assert _read_response(slow).startswith(b"HTTP/1.1 200")
+    with urllib.request.urlopen(f"{server}/healthz", timeout=5) as r:
+        assert r.status == 200
+
+    answers = []
+    for sock in held:
+        with sock:
+            answers.append(_read_until_closed(sock))
+    waited = time.monotonic() - started
+    assert waited < HEADER_TIMEOUT + 5, f"held for {waited:.1f} s"
+    for answer in answers[:6] + answers[7:]:
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+        assert "did not arrive" in json.loads(answer.partition(b"\r\n\r\n")[2])["detail"]
+    assert answers[6] == b""  # nothing asked, nothing said: just closed
+
+
+def test_head_over_the_wire_keeps_the_connection_usable(server):
+    with socket.create_connection(_address(server), timeout=10) as sock:
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n"), head  # headers only
+        length = next(int(v) for k, _, v in (line.partition(b": ") for line in head.split(b"\r\n")) if k.lower() == b"content-length")
+        assert length > 1000  # the page's size, as GET would send it
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200")

@@ -117,7 +117,7 @@ class TrainConfig:
     # Factor on both feature maps before their MSE; None: the backbone's own (1/12.75 for VGG as in the paper,
     # 1.0 for effnet). Smaller values give the adversarial term more say.
     content_feature_scale: float | None = None
-    # EfficientNet-Lite0 blocks (1-16) whose features the effnet content loss compares; None: (2, 4, 7, 10).
+    # EfficientNet-Lite0 blocks (0-15, `_blocks.t`) whose features the effnet content loss compares; None: (2, 4, 7, 10).
     # Deep blocks compare texture (the part of the paper's VGG φ5,4); shallow ones pull toward pixel MSE's average.
     content_taps: list[int] | None = None
     # Pixels, in [0, crop/2): each step crops SR and HR alike at an offset drawn from [0, content_shift) before

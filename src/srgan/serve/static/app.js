@@ -49,9 +49,31 @@ async function loadModels() {
   updateTask();
 }
 
+// Until the server has loaded its default model, say so: a first request waits for the load.
+async function watchReadiness() {
+  for (;;) {
+    let res, body;
+    try {
+      res = await fetch("/healthz");
+      body = await res.json();
+    } catch (err) {
+      return;  // a server too old for this, or gone: the requests themselves will say
+    }
+    const note = $("server-state");
+    if (res.ok || body.status !== "loading") {
+      note.hidden = true;
+      if (!res.ok) showError(body.detail || `${res.status} ${res.statusText}`);
+      return;
+    }
+    note.textContent = "Loading the model… a request made now starts when it is ready.";
+    note.hidden = false;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 function modelsFor(kinds) {
-  // In the order of `kinds` (preferred kind first), as the server does for its defaults.
-  return kinds.flatMap((kind) => state.models.filter((m) => m.kind === kind));
+  // In the server's order; which one is preselected is the server's call (its `default`), not the page's.
+  return state.models.filter((m) => kinds.includes(m.kind));
 }
 
 function describe(card) {
@@ -66,7 +88,7 @@ function fillSelect(select, cards, noneLabel) {
   if (noneLabel) select.append(new Option(noneLabel, "none"));
   for (const card of cards) select.append(new Option(describe(card), card.name));
   if ([...select.options].some((o) => o.value === previous)) select.value = previous;
-  else if (noneLabel && cards.length) select.value = cards[0].name;
+  else if (cards.length) select.value = (cards.find((c) => c.default) || cards[0]).name;
 }
 
 function currentTask() {
@@ -399,3 +421,4 @@ function wire() {
 
 wire();
 loadModels();
+watchReadiness();
