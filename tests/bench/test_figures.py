@@ -1,10 +1,14 @@
 """The report's figure builders on fake inputs: which tiles go where, and the notes for what is missing."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import smooth_image
-from srgan.bench.figures import label_grid, progress_figure, progress_panel, restore_figure, restore_panel
+from srgan.bench.figures import (
+    label_grid, progress_figure, progress_panel, real_figure, real_row, restore_figure, restore_panel,
+)
+from srgan.errors import SrganError
 from srgan.ops.imresize import imresize_uint8
 
 
@@ -64,3 +68,42 @@ def test_labels_with_greek_and_times_print_as_letters_not_empty_boxes():
     fancy = np.asarray(label_grid([[("noisy σ=0.1", tile), ("generated ×4", tile)]]))
     plain = np.asarray(label_grid([[("noisy sigma =0.1", tile), ("generated x4", tile)]]))
     assert np.array_equal(fancy, plain)
+
+
+def test_real_row_shows_the_input_as_whole_lr_pixels_and_outputs_at_1_to_1():
+    hr = smooth_image(64, 96)
+    lr = np.arange(16 * 24 * 3, dtype=np.uint8).reshape(16, 24, 3)
+    out = smooth_image(64, 96, seed=1)
+    row = real_row(hr, lr, [("model", out)], (8, 16, 32), "input JPEG 50")
+    assert [label for label, _ in row] == ["HR", "input JPEG 50", "model"]
+    assert np.array_equal(row[0][1], hr[8:40, 16:48]) and np.array_equal(row[2][1], out[8:40, 16:48])
+    tile = row[1][1]
+    assert tile.shape == (32, 32, 3)
+    assert np.array_equal(tile[::4, ::4], lr[2:10, 4:12]) and np.array_equal(tile[3::4, 3::4], lr[2:10, 4:12])
+    with pytest.raises(SrganError, match="multiples of 4"):
+        real_row(hr, lr, [], (6, 16, 32), "input")
+
+
+def test_real_figure_finds_its_crops_by_dataset_and_notes_a_missing_model(tmp_path):
+    data = tmp_path / "mine"
+    data.mkdir()
+    Image.fromarray(smooth_image(64, 80)).save(data / "a.png")
+    Image.fromarray(smooth_image(48, 48, 1)).save(data / "b.png")
+    crops = (("mine", "b.png", (8, 12, 32)), ("elsewhere", "a.png", (0, 0, 32)))
+    fig = real_figure(tmp_path / "figures", [str(data)], ["bicubic", "peer:espcn"], tmp_path / "no-peers", "cpu",
+                      crops=crops)
+    assert fig["path"] == tmp_path / "figures" / "real_photos.png"
+    assert "mine b.png at x=12, y=8, 32×32" in fig["caption"] and "elsewhere" not in fig["caption"]
+    assert "Not shown: peer:espcn (OpenCV ESPCN skipped: " in fig["caption"]
+    # One row: HR, the input, bicubic.
+    assert Image.open(fig["path"]).size == (3 * (32 + 3) + 3, 32 + 13 + 3 + 3)
+    # No named crop among the datasets: the middle of the first image, for quick runs.
+    fig = real_figure(tmp_path / "figures", [str(data)], ["bicubic"], tmp_path / "no-peers", "cpu", crops=())
+    assert "mine a.png at x=8, y=0, 64×64" in fig["caption"]
+
+
+def test_labels_wider_than_their_tile_are_cut_to_it():
+    tile = np.full((10, 30, 3), 255, np.uint8)
+    grid = np.asarray(label_grid([[("a label much wider than thirty pixels", tile), ("b", tile)]]))
+    first_gap = grid[10:, 3 + 30 : 3 + 30 + 3]  # the white padding between the two labels
+    assert (first_gap == 255).all()

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from srgan.bench.render import denoise_text, describe_machine, figures_text, render, sr_text
+from srgan.bench.render import denoise_text, describe_machine, describe_preset, figures_text, real_text, render, sr_text
 
 MACHINE = {"cpu": "Test CPU", "cores": 2, "threads": 1, "torch": "2.0", "python": "3.11", "date": "2024-01-01 00:00 UTC",
            "commit": "abc1234", "load": None}
@@ -61,13 +61,53 @@ def test_figures_link_relative_to_the_output_folder_or_give_the_note(tmp_path):
     assert lines[lines.index("### B") + 2] == "skipped: why"
 
 
+PRESETS = ["jpeg50", "jpeg75", "blur-noise-jpeg70", "bicubic"]
+
+
+def _means(psnr, niqe, blockiness):
+    return {"images": 2, "psnr_y": psnr, "niqe": niqe, "niqe_images": 2 if niqe else 0, "blockiness": blockiness}
+
+
+def _real(methods, rows=(), notes=(), figure=None, seconds_per_mp=None):
+    return {"datasets": ["/d/BSD100", "/d/cats_val.txt"], "max_images": 3, "presets": PRESETS, "methods": methods,
+            "rows": list(rows), "notes": list(notes), "seconds_per_mp": seconds_per_mp or {}, "figure": figure}
+
+
+def test_real_table_has_a_cell_per_preset_with_psnr_niqe_and_blockiness(tmp_path):
+    by = {p: _means(24.0 + i, 5.1234, 1.7456 - i / 10) for i, p in enumerate(PRESETS)}
+    methods = [("srresnet-x4", "srresnet-x4 (ours, the default)", by),
+               ("peer:realesrgan-x4plus", "Real-ESRGAN x4plus (ncnn)", {**by, "bicubic": _means(26.0, None, 1.03)})]
+    rows = [{"dataset": d, "image": i} for d in ("BSD100", "cats_val") for i in ("a.png", "b.png")]
+    fig = {"title": "Real photos", "path": tmp_path / "docs" / "figures" / "real_photos.png", "caption": "crops"}
+    real = _real(methods, rows, ["a skipped peer"], fig, {"peer:realesrgan-x4plus": 12.345})
+    lines = real_text(real, MACHINE, " --peers P")
+    assert "| method | JPEG 50 | JPEG 75 | blur σ 1 px + noise σ 0.02 + JPEG 70 | clean bicubic input |" in lines
+    assert "| srresnet-x4 (ours, the default) | 24.00 / 5.12 / 1.75 | 25.00 / 5.12 / 1.65 | 26.00 / 5.12 / 1.55 | " \
+           "27.00 / 5.12 / 1.45 |" in lines
+    assert lines[lines.index("| method | JPEG 50 | JPEG 75 | blur σ 1 px + noise σ 0.02 + JPEG 70 | clean bicubic input |")
+                 + 3].endswith("| 26.00 / – / 1.03 |")  # no NIQE measured: a dash
+    text = "\n".join(lines)
+    assert "4 photos, the first 3 of each of BSD100, cats_val" in text and "≈ 1.0 means no JPEG tiles" in text
+    assert "Test CPU, 2 cores" in text and "Real-ESRGAN x4plus (ncnn) ran at 12.3 s per output megapixel" in text
+    assert ("- Real-ESRGAN x4plus (ncnn): `for d in jpeg50 jpeg75 blur-noise-jpeg70 bicubic; do srgan evaluate --model "
+            "peer:realesrgan-x4plus --data /d/BSD100 /d/cats_val.txt --max-images 3 --degrade $d --peers P; done`") in lines
+    assert "![Real photos](figures/real_photos.png)" in lines and "crops" in lines
+    assert lines[-3:] == ["Skipped or noted:", "", "- a skipped peer"]
+
+
+def test_presets_are_described_from_their_settings():
+    assert [describe_preset(p) for p in PRESETS] == ["JPEG 50", "JPEG 75", "blur σ 1 px + noise σ 0.02 + JPEG 70",
+                                                     "clean bicubic input"]
+
+
 def test_render_is_one_markdown_file_with_header_sections_and_a_final_newline():
     text = render(machine=MACHINE, datasets=["/d/Set5"], sr_rows=[("bicubic", "bicubic", [_sr("Set5", 28.0)])],
-                  skipped=[], den=_den([], []), figures=[], quick=False, seconds=125, cmd_extra="", peers_root=Path("/p"))
+                  skipped=[], den=_den([], []), real=_real([]), figures=[], quick=False, seconds=125, cmd_extra="",
+                  peers_root=Path("/p"))
     assert text.startswith("# Results\n\nWritten by `srgan report` on 2024-01-01 00:00 UTC at commit abc1234 in 2 min.")
     assert "Quick run" not in text and "load average" not in text
     heads = [line for line in text.splitlines() if line.startswith("## ")]
-    assert heads == ["## ×4 super-resolution", "## Denoising", "## Figures"]
+    assert heads == ["## ×4 super-resolution", "## Real photos: JPEG, blur and noise", "## Denoising", "## Figures"]
     assert text.endswith("## Figures\n")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from srgan.bench.evaluate import DEFAULT_SIGMAS, find_dataset, load_upscaler
+from srgan.bench.render import describe_preset, find_name
 from srgan.errors import SrganError
 from srgan.io.files import atomic_path
 from srgan.io.read import read_u8
@@ -29,6 +30,13 @@ FIGURE_ZOOM = 2
 # our shipped ×4 models and Real-ESRGAN x4plus, the GAN people reach for.
 FACE_FIGURE = (("Set5", "img_001.png", (150, 110, 160)), ("Set14", "img_006.png", (96, 100, 120)))
 FACE_MODELS = ("bicubic", "srresnet-x4", "srgan-x4", "peer:realesrgan-x4plus")
+# Real photos (issue 19) at 1:1 on JPEG-50 inputs, where tiles show most; HR regions (y, x, size) picked by looking
+# at the images: a face from eyes to lips that fills the crop (Set5's woman), fur around an eye (validation cat.10,
+# one of the section's measured photos) and flat sky above a treetop (BSD100 img_020), where tiles and halos have
+# nowhere to hide. Origins and sizes are multiples of 4, so the input tile is whole LR pixels.
+REAL_FIGURE = (("Set5", "img_005.png", (64, 48, 128)), ("cats_val", "cat.10.jpg", (192, 288, 128)),
+               ("BSD100", "img_020.png", (0, 320, 128)))
+REAL_FIGURE_PRESET = "jpeg50"
 
 
 def label_grid(rows: list[list[tuple[str, np.ndarray]]], pad: int = 3, label_h: int = 13):
@@ -46,7 +54,11 @@ def label_grid(rows: list[list[tuple[str, np.ndarray]]], pad: int = 3, label_h: 
         for label, tile in row:
             tile = np.repeat(tile, 3, axis=2) if tile.ndim == 3 and tile.shape[2] == 1 else tile
             canvas.paste(Image.fromarray(np.ascontiguousarray(tile)), (x, y))
-            draw.text((x + 1, y + tile.shape[0] + 1), _ascii_label(label), fill="black", font=font)
+            text = _ascii_label(label)
+            # A label wider than its tile would run into the next one's: cut it to the tile, marked with "..".
+            while len(text) > 3 and draw.textlength(text, font=font) > tile.shape[1] - 1:
+                text = text[:-3] + ".."
+            draw.text((x + 1, y + tile.shape[0] + 1), text, fill="black", font=font)
             x += tile.shape[1] + pad
         y += h
     return canvas
@@ -71,9 +83,20 @@ def _model_label(model: str) -> str:
     return label if model.startswith("peer:") or model == "bicubic" else f"{label} (ours)"
 
 
+def _load_upscalers(models, peers_dir, device) -> tuple[dict, list[str]]:
+    """{model: function} for the models that load, and a "model (why)" note for each that does not."""
+    upscalers, missing = {}, []
+    for model in models:
+        try:
+            upscalers[model] = load_upscaler(model, SCALE, device, "fp32", peers_dir)[0]
+        except SrganError as exc:  # PeerUnavailable included
+            missing.append(f"{model} ({str(exc).splitlines()[0]})")
+    return upscalers, missing
+
+
 def _find_pair(datasets: list[str], ds_name: str, image: str) -> tuple[Path, Path | None] | None:
-    """The (HR, LR) files of ``image`` in the dataset named ``ds_name`` among ``datasets``, if it is there."""
-    spec = next((d for d in datasets if Path(d).name == ds_name), None)
+    """The (HR, LR) files of ``image`` in the dataset named ``ds_name`` (as evaluate names it) among ``datasets``."""
+    spec = next((d for d in datasets if find_name(d) == ds_name), None)
     if spec is None:
         return None
     return next((p for p in find_dataset(spec, SCALE)[1] if p[0].name == image), None)
@@ -115,12 +138,7 @@ def sr_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_d
 def face_figure(figures_dir: Path, datasets: list[str], peers_dir, device, models=FACE_MODELS) -> dict:
     """HR | bicubic | our ×4 models | Real-ESRGAN x4plus on face crops at 1:1, each model run on the whole LR."""
     title = "×4 on faces, 1:1"
-    upscalers, missing = {}, []
-    for model in models:
-        try:
-            upscalers[model] = load_upscaler(model, SCALE, device, "fp32", peers_dir)[0]
-        except SrganError as exc:  # PeerUnavailable included
-            missing.append(f"{model} ({str(exc).splitlines()[0]})")
+    upscalers, missing = _load_upscalers(models, peers_dir, device)
     rows, where = [], []
     for ds_name, image, (y, x, size) in FACE_FIGURE:
         pair = _find_pair(datasets, ds_name, image)
@@ -138,6 +156,63 @@ def face_figure(figures_dir: Path, datasets: list[str], peers_dir, device, model
     return {"title": title, "path": path,
             "caption": f"HR crops ({'; '.join(where)}) at 1:1 with each model's output of the same region; every model "
             f"ran on the whole LR image. Look for halos at eyes and lips and wrinkles on smooth skin.{note}"}
+
+
+def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_dir, device,
+                crops=REAL_FIGURE, preset: str = REAL_FIGURE_PRESET) -> dict:
+    """HR | the JPEG input | each model on :data:`REAL_FIGURE`'s crops at 1:1, each model run on the whole input.
+
+    The input is what ``srgan evaluate --degrade preset`` gives the models (the same seed per file name). Crops
+    whose dataset is not among ``datasets`` are left out; with none left (quick runs, other data), the middle of
+    the first image of the first dataset.
+    """
+    from srgan.ops.realistic import apply_preset, preset_rng
+
+    title = f"Real photos: ×4 on {describe_preset(preset)} inputs, 1:1"
+    upscalers, missing = _load_upscalers(models, peers_dir, device)
+    picked = [(ds, pair, box) for ds, image, box in crops if (pair := _find_pair(datasets, ds, image))]
+    if not picked:
+        pair = find_dataset(datasets[0], SCALE)[1][0]
+        h, w = read_u8(pair[0]).shape[:2]
+        size = min(128, h, w) // SCALE * SCALE
+        middle = ((h - size) // 2 // SCALE * SCALE, (w - size) // 2 // SCALE * SCALE, size)
+        picked = [(find_name(datasets[0]), pair, middle)]
+    rows, where = [], []
+    for ds_name, (hr_path, lr_path), box in picked:
+        hr, lr = _benchmark_pair(hr_path, lr_path)
+        lr = apply_preset(lr, preset, preset_rng(hr_path.name))
+        outputs = [(_model_label(m), fn(lr)) for m, fn in upscalers.items()]
+        rows.append(real_row(hr, lr, outputs, box, f"input, {describe_preset(preset)}"))
+        y, x, size = box
+        where.append(f"{ds_name} {hr_path.name} at x={x}, y={y}, {size}×{size}")
+    path = save_png(label_grid(rows), figures_dir / "real_photos.png")
+    note = f" Not shown: {'; '.join(missing)}." if missing else ""
+    return {"title": title, "path": path,
+            "caption": f"HR crops ({'; '.join(where)}) at 1:1; the input is the MATLAB-bicubic ×¼ then `srgan evaluate "
+            f"--degrade {preset}`'s JPEG (seeded by the file name), shown ×{SCALE} nearest so its 8×8 blocks show as "
+            f"32-px squares; every model ran on the whole input and is shown unresampled. Look for those squares "
+            f"repeated as tiles in the outputs, posterised skin, ringing at edges and smeared fur.{note}"}
+
+
+def _benchmark_pair(hr_path: Path, lr_path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """HR cut to a multiple of the scale and its LR, as ``srgan evaluate`` makes them (the set's own or imresize)."""
+    from srgan.ops.imresize import imresize_uint8
+
+    hr = read_u8(hr_path)
+    hr = np.ascontiguousarray(hr[: hr.shape[0] // SCALE * SCALE, : hr.shape[1] // SCALE * SCALE])
+    return hr, read_u8(lr_path) if lr_path else imresize_uint8(hr, scale=1 / SCALE)
+
+
+def real_row(hr: np.ndarray, lr: np.ndarray, outputs: list[tuple[str, np.ndarray]], box, input_label: str) -> list:
+    """[(label, tile)]: the HR crop ``box`` = (y, x, size), the same region of ``lr`` repeated ×SCALE (nearest), and
+    each output's crop at 1:1."""
+    y, x, size = box
+    if y % SCALE or x % SCALE or size % SCALE:
+        raise SrganError(f"crop {box}: origin and size must be multiples of {SCALE} to show whole LR pixels")
+    crop = lambda a: a[y : y + size, x : x + size]  # noqa: E731
+    small = lr[y // SCALE : (y + size) // SCALE, x // SCALE : (x + size) // SCALE]
+    return [("HR", crop(hr)), (input_label, np.repeat(np.repeat(small, SCALE, 0), SCALE, 1))] + [
+        (label, crop(out)) for label, out in outputs]
 
 
 # ------------------------------------------------------------------------------------------ restore

@@ -80,10 +80,11 @@ def _skipped(notes: list[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------ the file
 
 
-def render(*, machine, datasets, sr_rows, skipped, den, figures, quick, seconds, cmd_extra, peers_root) -> str:
-    """The whole RESULTS.md: header and machine, the ×4 section, the denoising section, the figures."""
+def render(*, machine, datasets, sr_rows, skipped, den, real, figures, quick, seconds, cmd_extra, peers_root) -> str:
+    """The whole RESULTS.md: header and machine, the ×4 section, real photos, the denoising section, the figures."""
     out = _header(machine, quick, seconds)
     out += sr_text(datasets, sr_rows, skipped, quick, cmd_extra, peers_root)
+    out += real_text(real, machine, cmd_extra)
     out += denoise_text(den, quick)
     out += figures_text(figures)
     return "\n".join(out).rstrip() + "\n"
@@ -152,13 +153,76 @@ def figures_text(figures: list[dict]) -> list[str]:
     """Each figure as a heading and its image with the caption, or the note saying why it is missing."""
     out = ["", "## Figures", ""]
     for fig in figures:
-        out += [f"### {fig['title']}", ""]
-        if fig.get("path"):
-            link = os.path.relpath(fig["path"], Path(fig["path"]).parents[1])
-            out += [f"![{fig['title']}]({link})", "", fig["caption"], ""]
-        else:
-            out += [fig["note"], ""]
+        out += [f"### {fig['title']}", ""] + _figure(fig)
     return out
+
+
+def _figure(fig: dict) -> list[str]:
+    """The image (linked relative to the report, one folder above figures/) and its caption, or the note."""
+    if not fig.get("path"):
+        return [fig["note"], ""]
+    link = os.path.relpath(fig["path"], Path(fig["path"]).parents[1])
+    return [f"![{fig['title']}]({link})", "", fig["caption"], ""]
+
+
+# ------------------------------------------------------------------------------------------ real photos
+
+
+def describe_preset(name: str) -> str:
+    """A ``srgan evaluate --degrade`` preset in words, from its settings (``JPEG 75``, ``blur σ 1 px + JPEG 70``)."""
+    from srgan.ops.realistic import PRESETS
+
+    blur, sigma, quality = PRESETS[name]
+    steps = ([f"blur σ {blur:g} px"] if blur else []) + ([f"noise σ {sigma:g}"] if sigma else [])
+    steps += [f"JPEG {quality}"] if quality else []
+    return " + ".join(steps) or "clean bicubic input"
+
+
+def real_text(real: dict, machine: dict, cmd_extra: str) -> list[str]:
+    """The real-photo section: the inputs, what blockiness is, the method × preset table, the commands, the figure."""
+    presets, names = real["presets"], [find_name(d) for d in real["datasets"]]
+    n = real["max_images"]
+    images = {(r["dataset"], r["image"]) for r in real["rows"]}
+    out = [
+        "", "## Real photos: JPEG, blur and noise", "",
+        "What people upscale is rarely the benchmark's clean bicubic LR: it is a JPEG, often a little blurred or "
+        f"noisy. Inputs: {_count(len(images), 'photo')}, the first {n} of each of {', '.join(names)}, each taken down "
+        "by the protocol's MATLAB-bicubic ×¼ (the set's own `LR_bicubic/X4` where it has one) and then through each "
+        "`srgan evaluate --degrade` preset, seeded by its file name (Gaussian blur, noise σ on the 0..1 scale, JPEG "
+        "quality; the clean bicubic input is there for reference).",
+        "",
+        "**Blockiness** is the output's mean luma step across its 32-px grid (where the LR's 8×8 JPEG blocks land "
+        "after ×4) over the mean step across its other lines of the same 4-px phase: ≈ 1.0 means no JPEG tiles, "
+        "and every step above it is a tile edge drawn into the picture. PSNR-Y and NIQE barely notice tiles, so "
+        "read the three together and look at the crops below.",
+    ]
+    if real["methods"]:
+        out += ["", "| method | " + " | ".join(describe_preset(p) for p in presets) + " |",
+                "|---|" + "---|" * len(presets)]
+        for _, title, by in real["methods"]:
+            out.append(f"| {title} | " + " | ".join(_real_cell(by.get(p)) for p in presets) + " |")
+        out += ["", "Each cell: PSNR-Y (dB) / NIQE / blockiness, the mean over all the photos (`srgan evaluate` prints "
+                "each set's mean; NIQE leaves out an output too small for it, – when none is left)."]
+    out += ["", f"Measured on the machine above ({machine['cpu']}, {machine['cores']} cores, {machine['threads']} "
+            "thread(s) per model)."]
+    peer = next(((m, title) for m, title, _ in real["methods"] if m.startswith("peer:")), None)
+    if peer and real["seconds_per_mp"].get(peer[0]) is not None:
+        # The subset's size is set by this one method's speed: say what it was, so the choice can be checked.
+        out[-1] += (f" {peer[1]} ran at {real['seconds_per_mp'][peer[0]]:.1f} s per output megapixel here (the mean "
+                    "of its runs in this section), which is why the section takes a subset.")
+    out += ["", "Per image: [results/real_per_image.csv](results/real_per_image.csv).", "",
+            "Reproduce a row (from the repository root; one `srgan evaluate` per preset):", ""]
+    data_args = " ".join(rel(d) for d in real["datasets"])
+    for model, title, _ in real["methods"]:
+        out.append(f"- {title}: `for d in {' '.join(presets)}; do srgan evaluate --model {model} --data {data_args} "
+                   f"--max-images {n} --degrade $d{cmd_extra}; done`")
+    if real.get("figure"):
+        out += ["", f"### {real['figure']['title']}", ""] + _figure(real["figure"])
+    return out + _skipped(real["notes"])
+
+
+def _real_cell(m: dict | None) -> str:
+    return "–" if m is None else f"{_cell(m['psnr_y'], 2)} / {_cell(m['niqe'], 2)} / {_cell(m['blockiness'], 2)}"
 
 
 # ------------------------------------------------------------------------------------------ denoising

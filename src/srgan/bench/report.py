@@ -11,7 +11,8 @@ Output, under ``--out`` (default ``docs``)::
     RESULTS.md                       the tables, the machine, the commands, the skipped peers
     results/x4_per_image.csv         every ×4 method on every image
     results/denoise_per_image.csv    every denoiser on every image and σ
-    figures/*.png                    small crops: SR comparison, restore panel, training progress
+    results/real_per_image.csv       the real-photo section: each ×4 method on JPEG / blurred / noisy inputs
+    figures/*.png                    small crops: SR comparison, faces, real photos, restore panel, training progress
 
 Data and peers come from the shared folder (``--shared``, default ``../shared``; peers also ``--peers`` /
 ``$SRGAN_PEERS_DIR``; see :mod:`srgan.bench.places`) and are never copied here; a peer whose files or package
@@ -20,12 +21,13 @@ are missing is skipped with a note in the report.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
 
 from srgan.bench.evaluate import DEFAULT_SIGMAS, evaluate, write_csv
-from srgan.bench.figures import SCALE, face_figure, progress_figure, restore_figure, sr_figure
+from srgan.bench.figures import SCALE, face_figure, progress_figure, real_figure, restore_figure, sr_figure
 from srgan.bench.places import checkout_dir, peers_dir as find_peers, shared_dir
 from srgan.bench.render import describe_machine, find_name, render, rel
 from srgan.errors import SrganError
@@ -39,6 +41,18 @@ NLM_TUNE_IMAGES = 20
 BM3D_IMAGES = 10
 # Four decimals in the per-image CSVs: more than the metrics mean, and they keep the committed files small.
 CSV_DECIMALS = 4
+
+# The real-photo section (issue 19): each `srgan evaluate --degrade` preset that stands for a shared photo, then the
+# clean benchmark input for reference, on photos outside the training data (BSD100 and the validation cats).
+REAL_PRESETS = ("jpeg50", "jpeg75", "blur-noise-jpeg70", "bicubic")
+REAL_SETS = ("BSD100", "cats_val")
+REAL_PEER = "peer:realesrgan-x4plus"
+# The first N photos of each set. Real-ESRGAN x4plus (ncnn, CPU) dominates the section: on the 2-core Xeon
+# (AVX-512/AMX) shared with training runs (load 7-9) it took 21-48 s per BSD100- or cat-sized photo with 2 threads
+# (4 s of CPU with 1 thread), and one photo per set through the four presets took 5.5 min with srresnet-x4 and
+# srgan-x4, the crop figure 2 min more. Two per set keep the section near 13 min there (16 with both real-photo
+# models shipped), a fraction of that on an idle machine.
+REAL_IMAGES = 2
 
 
 def log(msg: str) -> None:
@@ -71,7 +85,11 @@ def run_report(
     cmd_extra = f" --peers {rel(peers_root)}" if peers_dir or shared else ""
     out, checkout = Path(out), Path(checkout) if checkout else checkout_dir()
     cats = cats_list(checkout)
-    datasets = datasets or default_datasets(quick, shared_dir(shared), cats)
+    given = list(datasets or [])
+    datasets = given or default_datasets(quick, shared_dir(shared), cats)
+    # A quick run's ×4 tables use Set5 alone, but its real-photo rows still come from the photos they stand for.
+    real_data = real_datasets(given or default_datasets(False, shared_dir(shared), cats))
+    real_data = real_data[:1] if quick else real_data
     started, machine = time.time(), describe_machine(checkout)
 
     ours = shipped_by_kind()
@@ -83,6 +101,8 @@ def run_report(
     if not quick:
         skipped.append("Real-ESRGAN animevideov3 is an anime model, listed as a side reference only.")
 
+    real = real_section(real_methods(ours), real_data, 1 if quick else REAL_IMAGES, peers_root, device)
+
     den = denoise_section(
         datasets, quick, peers_root, device, ours["denoiser"], tune_list=cats,
         bm3d_images=(0 if quick else BM3D_IMAGES) if bm3d_images is None else bm3d_images,
@@ -92,14 +112,19 @@ def run_report(
     figures = [sr_figure(figures_dir, datasets, [m for m, _, _ in sr_rows], peers_root, device)]
     if not quick:
         figures.append(face_figure(figures_dir, datasets, peers_root, device))
+    # Quick runs: one crop of the one real-photo set, a smoke test; the full run finds each crop's own set.
+    fig_data = real_data if quick else list(dict.fromkeys(datasets + real_data))
+    real["figure"] = real_figure(figures_dir, fig_data, [m for m, _, _ in real["methods"] if m != "bicubic"],
+                                 peers_root, device)
     figures.append(restore_figure(figures_dir, ours, device, checkout / "examples" / "chelsea.png"))
     figures.append(progress_figure(figures_dir, srgan_run))
 
     (out / "results").mkdir(parents=True, exist_ok=True)
     write_csv(out / "results" / "x4_per_image.csv", sr_images, decimals=CSV_DECIMALS)
     write_csv(out / "results" / "denoise_per_image.csv", den["rows"], decimals=CSV_DECIMALS)
+    write_csv(out / "results" / "real_per_image.csv", real["rows"], decimals=CSV_DECIMALS)
     text = render(
-        machine=machine, datasets=datasets, sr_rows=sr_rows, skipped=skipped, den=den, figures=figures,
+        machine=machine, datasets=datasets, sr_rows=sr_rows, skipped=skipped, den=den, real=real, figures=figures,
         quick=quick, seconds=time.time() - started, cmd_extra=cmd_extra, peers_root=peers_root,
     )
     path = out / "RESULTS.md"
@@ -177,9 +202,71 @@ def _measure(model: str, datasets: list[str], **kw) -> tuple[list[dict], list[di
             raise  # our own models and datasets must work; only other projects' files may be odd
         log(f"{model} failed: {e}")
         return [], [], f"{model} failed: {e}"
-    sigmas = kw.get("noise")
-    log(f"{model}{' σ=' + ','.join(map(str, sigmas)) if sigmas else ''}: {time.time() - t0:.0f} s")
+    sigmas, degrade = kw.get("noise"), kw.get("degrade", "bicubic")
+    where = (" σ=" + ",".join(map(str, sigmas)) if sigmas else "")
+    where += f" --degrade {degrade}" if degrade != "bicubic" else ""
+    log(f"{model}{where}: {time.time() - t0:.0f} s")
     return results, rows, None
+
+
+# ------------------------------------------------------------------------------------------ real photos
+
+
+def real_datasets(datasets: list[str]) -> list[str]:
+    """The sets of :data:`REAL_SETS` among ``datasets`` (photos outside the training data); all of them when none is."""
+    return [d for d in datasets if find_name(d) in REAL_SETS] or list(datasets)
+
+
+def real_methods(ours: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(model, title) of the real-photo section: the paper's ×4 models, the real-photo ones, Real-ESRGAN, bicubic."""
+    from srgan.bench.peers import SR_PEERS
+    from srgan.models import zoo
+
+    shipped = ours["srresnet"] + ours["srgan"]
+    # The PSNR model before the GAN, as in the ×4 tables (REAL_UPSCALERS is in the default rule's order instead).
+    names = [n for n in ("srresnet-x4", "srgan-x4") if n in shipped] + [n for n in shipped if n in zoo.REAL_UPSCALERS]
+    default = zoo.default_upscaler()
+    methods = [(n, f"{n} (ours{', the default' if n == default else ''})") for n in names]
+    return methods + [(REAL_PEER, SR_PEERS[REAL_PEER.removeprefix("peer:")]), ("bicubic", "bicubic")]
+
+
+def real_section(methods, datasets, max_images, peers_root, device) -> dict:
+    """Each method on each of :data:`REAL_PRESETS`, over the first ``max_images`` photos of each dataset.
+
+    Returns ``methods`` = [(model, title, {preset: means})] where the means (``psnr_y``, ``niqe``,
+    ``blockiness``, ``images``) are over every photo of every dataset together, the per-image ``rows``
+    (evaluate's, each tagged with its ``degrade``), the ``notes`` for skipped methods, and the settings.
+    """
+    real = {"datasets": list(datasets), "max_images": max_images, "presets": list(REAL_PRESETS), "methods": [],
+            "rows": [], "notes": [], "seconds_per_mp": {}}
+    for model, title in methods:
+        by_preset, rows, speeds = {}, [], []
+        for preset in REAL_PRESETS:
+            res, images, note = _measure(model, datasets, max_images=max_images, peers_dir=peers_root, device=device,
+                                         degrade=preset)
+            if note:
+                real["notes"].append(note)
+                break
+            by_preset[preset] = pooled_means(images)
+            speeds += [r["seconds_per_mp"] for r in res if r["seconds_per_mp"] is not None]
+            rows += images
+        else:  # only a method measured on every preset gets a row: a peer that fails half-way has its note instead
+            real["methods"].append((model, title, by_preset))
+            real["rows"] += rows
+            real["seconds_per_mp"][model] = round(sum(speeds) / len(speeds), 2) if speeds else None
+    return real
+
+
+def pooled_means(rows: list[dict]) -> dict:
+    """Means over the per-image rows of one evaluate call (all its datasets together); NIQE and blockiness over the
+    images they could measure (None when none), with ``niqe_images`` saying how many that was."""
+    def mean(key):
+        vals = [r[key] for r in rows if r[key] is not None and not math.isnan(r[key])]
+        return (round(sum(vals) / len(vals), 4) if vals else None), len(vals)
+
+    niqe, niqe_images = mean("niqe")
+    return {"images": len(rows), "psnr_y": mean("psnr_y")[0], "niqe": niqe, "niqe_images": niqe_images,
+            "blockiness": mean("blockiness")[0]}
 
 
 # ------------------------------------------------------------------------------------------ denoising
