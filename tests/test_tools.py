@@ -119,3 +119,30 @@ def test_tools_use_only_public_srgan_names():
                     and node.attr.startswith("_"):
                 private.append(f"{tool.name}: {node.value.id}.{node.attr}")
     assert private == []
+
+
+def test_real_photo_bar_judges_blockiness_psnr_and_niqe_only_for_a_gan(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("default_bar", REPO / "tools" / "default_bar.py")
+    bar = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bar)
+    shipped = zoo.resolve("srresnet-x4")
+    monkeypatch.setattr(zoo, "resolve", lambda name: shipped)  # the candidate has srresnet-x4's architecture
+
+    def preset(psnr, niqe, block):
+        return {"psnr_y": psnr, "niqe": niqe, "blockiness": block, "seconds_per_mp": 1.0}
+
+    ref = {p: preset(26.0, 7.0, 1.4) for p in bar.REAL_PRESETS} | {"bicubic": preset(27.0, None, 1.0)}
+    peer = {p: preset(24.5, 5.3, 1.05) for p in bar.REAL_PRESETS}
+    good = {p: preset(26.3, 6.5, 1.05) for p in bar.REAL_PRESETS} | {"bicubic": preset(26.0, None, 1.0)}
+
+    def judge(cand, role, visual="ok"):
+        return bar.verdict_real({"cand": cand, "ref": ref, "peer": peer}, "cand", "ref", "peer", role, visual)
+
+    assert judge(good, "psnr")["met"] is True
+    assert judge(good, "gan")["met"] is False  # NIQE 6.5 is more than 0.3 above the peer's 5.3
+    assert judge(good, "psnr", visual=None)["met"] is False  # nobody looked at the crops
+    assert judge({**good, "jpeg50": preset(26.3, 6.5, 1.2)}, "psnr")["checks"]["blockiness_jpeg50"] is False
+    assert judge({**good, "jpeg75": preset(25.4, 6.5, 1.05)}, "psnr")["checks"]["psnr_jpeg75"] is False
+    assert judge({**good, "bicubic": preset(25.4, None, 1.0)}, "psnr")["checks"]["psnr_bicubic"] is False
