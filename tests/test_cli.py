@@ -63,3 +63,91 @@ def test_export_checks_its_output_folder_before_loading(tmp_path, monkeypatch, c
     assert main(["export", "--model", "srresnet-x4", "-o", str(tmp_path / "missing" / "m.onnx")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("srgan: error: ") and "does not exist" in err[0]
+
+
+# --------------------------------------------------------------------------- denoising with σ given or estimated
+
+
+@pytest.fixture(scope="module")
+def sigma_models(tmp_path_factory):
+    import torch
+
+    from srgan.models import zoo
+    from srgan.models.denoiser import DenoisingAutoencoder
+    from srgan.models.ffdnet import FFDNet
+    from srgan.models.generator import Generator
+
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    net = FFDNet(widths=(8, 16), blocks_per_level=1)
+    paths = {"ffdnet": folder / "tiny-ffdnet.safetensors", "blind": folder / "tiny-denoiser.safetensors",
+             "x2": folder / "tiny-x2.safetensors"}
+    zoo.save_model(paths["ffdnet"], net, {"kind": "denoiser", "scale": 1, "architecture": net.config.to_dict()})
+    zoo.save_model(paths["blind"], DenoisingAutoencoder(widths=(8, 16), blocks_per_level=1), {"kind": "denoiser", "scale": 1})
+    zoo.save_model(paths["x2"], Generator(scale=2, num_blocks=1, channels=8), {"kind": "srresnet", "scale": 2})
+    return {k: str(v) for k, v in paths.items()}
+
+
+@pytest.fixture
+def noisy_png(tmp_path, monkeypatch):
+    """A noisy photo-like PNG; the precision probe's cache kept in ``tmp_path`` (the commands run precision auto)."""
+    import numpy as np
+    from PIL import Image
+
+    from conftest import smooth_image
+
+    monkeypatch.setenv("SRGAN_CACHE", str(tmp_path / "cache"))
+    clean = smooth_image(24, 32).astype(np.float64) / 255
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.1, clean.shape), 0, 1)
+    pixels = (noisy * 255).round().astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "n.png")
+    return tmp_path / "n.png", pixels
+
+
+def test_denoise_with_sigma_given_or_estimated(tmp_path, sigma_models, noisy_png, capsys):
+    from PIL import Image
+
+    from srgan.ops.noise_level import estimate_sigma
+
+    path, pixels = noisy_png
+    assert main(["denoise", str(path), "-o", str(tmp_path / "given.png"), "--model", sigma_models["ffdnet"], "--sigma", "0.1"]) == 0
+    assert "σ" not in capsys.readouterr().err  # told, nothing to report
+    assert main(["denoise", str(path), "-o", str(tmp_path / "est.png"), "--model", sigma_models["ffdnet"]]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"srgan: noise σ ≈ {min(1.0, estimate_sigma(pixels)):.3f} (estimated)"]
+    given, estimated = (Image.open(tmp_path / f"{n}.png") for n in ("given", "est"))
+    assert given.size == estimated.size == (32, 24)
+    assert main(["restore", str(path), "-o", str(tmp_path / "r.png"), "--denoiser", sigma_models["ffdnet"],
+                 "--upscaler", sigma_models["x2"], "--sigma", "0.2"]) == 0
+    assert Image.open(tmp_path / "r.png").size == (64, 48) and "σ" not in capsys.readouterr().err
+
+
+def test_a_blind_denoiser_says_it_ignores_sigma(tmp_path, sigma_models, noisy_png, capsys):
+    path, _ = noisy_png
+    assert main(["denoise", str(path), "-o", str(tmp_path / "d.png"), "--model", sigma_models["blind"], "--sigma", "0.1"]) == 0
+    assert "is a blind denoiser (it has no noise level input); --sigma is ignored" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, words", [("-0.1", "must be a number in [0, 1]"), ("1.5", "must be a number in [0, 1]"),
+                                          ("nan", "must be a number in [0, 1]"), ("abc", "invalid float value")])
+@pytest.mark.parametrize("command", ["denoise", "restore"])
+def test_bad_sigma_is_one_line_before_any_model_loads(tmp_path, sigma_models, noisy_png, monkeypatch, capsys,
+                                                      command, value, words):
+    import srgan.infer.model as model_module
+
+    monkeypatch.setattr(model_module, "load", lambda *a, **k: pytest.fail("loaded a model for a bad --sigma"))
+    path, _ = noisy_png
+    model = ["--model", sigma_models["ffdnet"]] if command == "denoise" else ["--denoiser", sigma_models["ffdnet"]]
+    assert main([command, str(path), "-o", str(tmp_path / "o.png"), *model, "--sigma", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"srgan {command}: ") and words in err[0] and "--sigma" in err[0]
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_info_probes_a_denoiser_told_sigma(sigma_models, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SRGAN_CACHE", str(tmp_path / "cache"))
+    assert main(["info", "--model", sigma_models["ffdnet"], "--json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)["auto_precision"]
+    assert rows[0]["model"] == "tiny-ffdnet" and rows[0]["rates_mp_per_s"]["fp32"] > 0

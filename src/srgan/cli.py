@@ -148,16 +148,42 @@ def cmd_upscale(a: argparse.Namespace) -> int:
     return plan.run(step, options).exit_code
 
 
+def _checked_sigma(a: argparse.Namespace) -> float | None:
+    """``--sigma`` checked before anything loads (argparse has already refused what is not a number)."""
+    from srgan.infer.model import check_sigma
+
+    try:
+        return None if a.sigma is None else check_sigma(a.sigma, "--sigma")
+    except SrganError as e:
+        raise UsageError(f"srgan {a.command}: {e}") from None
+
+
+def _noise_level(model, pic, sigma: float | None) -> float | None:
+    """The σ ``model`` is told for ``pic``: ``--sigma``, or estimated from the picture and said on stderr."""
+    if sigma is None and model.takes_sigma:
+        sigma = model.noise_sigma(pic)
+        print(f"srgan: noise σ ≈ {sigma:.3f} (estimated)", file=sys.stderr, flush=True)
+    return sigma
+
+
+def _tell_blind(model, sigma: float | None) -> None:
+    if sigma is not None and not model.takes_sigma:
+        print(f"srgan: note: {model.name} is a blind denoiser (it has no noise level input); --sigma is ignored",
+              file=sys.stderr)
+
+
 def cmd_denoise(a: argparse.Namespace) -> int:
     from srgan.infer.model import load
 
+    sigma = _checked_sigma(a)
     plan, options, run_kwargs = _plan_run(a, "_denoised")
     model = load(a.model, device=a.device, precision=a.precision)
     if model.kind != "denoiser":
         raise UsageError(f"srgan denoise: {model.name} is a ×{model.scale} upscaler, not a denoiser; use srgan upscale")
+    _tell_blind(model, sigma)
 
     def step(pic):
-        return model.process(pic, **run_kwargs), {}
+        return model.process(pic, sigma=_noise_level(model, pic, sigma), **run_kwargs), {}
 
     return plan.run(step, options).exit_code
 
@@ -165,6 +191,7 @@ def cmd_denoise(a: argparse.Namespace) -> int:
 def cmd_restore(a: argparse.Namespace) -> int:
     from srgan.infer.model import default_upscaler, load
 
+    sigma = _checked_sigma(a)
     plan, options, run_kwargs = _plan_run(a, "_restored", intermediates=("denoised",))
     # int8 exists for the ×4 generators only; the denoiser then runs in the precision auto picks.
     denoiser = load(a.denoiser, device=a.device, precision="auto" if a.precision == "int8" else a.precision)
@@ -173,9 +200,10 @@ def cmd_restore(a: argparse.Namespace) -> int:
         raise UsageError(f"srgan restore: --denoiser {a.denoiser} is a {denoiser.kind} model, not a denoiser")
     if upscaler.kind == "denoiser":
         raise UsageError(f"srgan restore: --upscaler {a.upscaler} is a denoiser, not an upscaler")
+    _tell_blind(denoiser, sigma)
 
     def step(pic):
-        denoised = denoiser.process(pic, **run_kwargs)
+        denoised = denoiser.process(pic, sigma=_noise_level(denoiser, pic, sigma), **run_kwargs)
         return upscaler.process(denoised, **run_kwargs), {"denoised": denoised}
 
     return plan.run(step, options).exit_code
@@ -431,10 +459,13 @@ def _add_upscale_parser(sub) -> None:
 
 def _add_denoise_parser(sub) -> None:
     dn = _command(
-        sub, "denoise", cmd_denoise, help="remove noise from photos (blind Gaussian denoising)",
-        description="Denoise images with the denoising autoencoder; same input, output and error rules as srgan upscale.",
+        sub, "denoise", cmd_denoise, help="remove noise from photos (Gaussian noise, σ given or estimated)",
+        description="Denoise images; same input, output and error rules as srgan upscale. A denoiser told the noise "
+        "level (FFDNet) uses --sigma, or estimates σ from each image and says so on stderr; the blind denoising "
+        "autoencoder (the shipped denoiser) needs neither.",
     )
     _add_run_options(dn, _MODELS_HELP, "denoiser", "_denoised")
+    _add_sigma_option(dn)
 
 
 def _add_restore_parser(sub) -> None:
@@ -446,6 +477,13 @@ def _add_restore_parser(sub) -> None:
     rs.add_argument("--denoiser", default="denoiser", help="the denoiser: " + _MODELS_HELP)
     rs.add_argument("--upscaler", default=None, help="the upscaler: " + _MODELS_HELP + " (default: srgan info's default upscaler)")
     rs.add_argument("--save-intermediate", action="store_true", help="also save the denoised image as <name>_denoised.<ext>")
+    _add_sigma_option(rs)
+
+
+def _add_sigma_option(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--sigma", type=float, metavar="S", help="the noise's standard deviation on the [0, 1] scale (0.1 "
+                   "is 25.5 of 255), for a denoiser told σ (FFDNet; a blind one ignores it); default: estimated from "
+                   "each image, one line on stderr")
 
 
 def _add_models_parser(sub) -> None:

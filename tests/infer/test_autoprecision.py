@@ -44,12 +44,22 @@ def _fake_forms(seconds: dict[str, float], calls: list[str]):
 def test_the_measured_faster_precision_wins_whichever_it_is(slow):
     fast = "bf16" if slow == "fp32" else "fp32"
     calls: list[str] = []
-    choice = autoprecision.measure(_fake_forms({slow: 0.03, fast: 0.005}, calls), in_channels=3, scale=4)
+    choice = autoprecision.measure(_fake_forms({slow: 0.12, fast: 0.05}, calls), in_channels=3, scale=4)
     assert choice.precision == fast
-    assert choice.rates[fast] > 3 * choice.rates[slow]
+    assert choice.rates[fast] > 1.5 * choice.rates[slow]
     # A warm-up and PROBE_RUNS timed runs each, alternated so that a busy moment hits both.
     assert calls.count("fp32") == calls.count("bf16") == 1 + autoprecision.PROBE_RUNS
     assert calls[2:4] in (["fp32", "bf16"], ["bf16", "fp32"])
+
+
+def test_a_precision_far_slower_in_its_warm_up_is_not_timed_further():
+    """bf16 emulated where oneDNN has no bf16 kernels (10× slower): its timed runs took minutes."""
+    calls: list[str] = []
+    seconds = {"bf16": 0.5, "fp32": 0.02}  # 25×: over SCREEN_FACTOR even if the fp32 warm-up is held up
+    choice = autoprecision.measure(_fake_forms(seconds, calls), in_channels=3, scale=4)
+    assert calls.count("bf16") == 1 and calls.count("fp32") == 1 + autoprecision.PROBE_RUNS
+    assert choice.precision == "fp32" and list(choice.rates) == ["fp32", "bf16"]
+    assert choice.rates["fp32"] > autoprecision.SCREEN_FACTOR * choice.rates["bf16"]
 
 
 def test_a_precision_that_does_not_run_is_left_out():
@@ -85,6 +95,17 @@ def test_the_choice_is_cached_per_weights(cache, model_file, monkeypatch):
     zoo.save_model(other, Generator(num_blocks=1, channels=8).eval(), {"kind": "srresnet", "scale": 4})
     assert not load(other, precision="auto").auto.cached
     assert len(json.loads((cache / "precision.json").read_text())) == 2
+
+
+def test_a_cpu_whose_onednn_lacks_bf16_kernels_measures_again(cache, model_file, monkeypatch):
+    """Same CPU flags, oneDNN capped below them (ONEDNN_MAX_CPU_ISA=AVX2): another answer, another entry."""
+    import srgan.device
+
+    first = load(model_file, precision="auto")
+    native = srgan.device.cpu_supports_bf16()
+    monkeypatch.setattr(srgan.device, "cpu_supports_bf16", lambda: not native)
+    assert not load(model_file, precision="auto").auto.cached
+    assert len(json.loads((cache / "precision.json").read_text())) == 2 and not first.auto.cached
 
 
 def test_auto_per_call_uses_the_measured_choice(cache, model_file, monkeypatch):

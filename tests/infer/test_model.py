@@ -5,6 +5,8 @@ generator, a tiny denoiser, and once the paper-sized generator on a small image.
 """
 
 import json
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,8 @@ from conftest import shared_or_skip, smooth_image
 from srgan.models import zoo
 from srgan.cli import main
 from srgan.errors import SrganError
-from srgan.infer.fast import FusedGenerator, InferenceGenerator, fold_batchnorm, prepare
+from srgan.device import cpu_supports_bf16
+from srgan.infer.fast import FusedGenerator, InferenceGenerator, fallback_reason, fold_batchnorm, prepare
 from srgan.io.picture import from_array
 from srgan.infer.model import DEFAULT_OVERLAP, DEFAULT_TILE, Tiling, load
 from srgan.ops.metrics import psnr_rgb
@@ -81,10 +84,20 @@ def test_rewrites_compute_the_same_function(scale, in_channels):
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in g.modules())  # the original is untouched
 
 
-def test_prepare_gives_the_fused_form_on_cpu_and_a_module_elsewhere():
+def test_prepare_gives_the_fused_form_where_onednn_has_kernels_and_a_module_elsewhere():
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this PyTorch build has no oneDNN, so there is no fused form (tests/infer/test_fallback.py)")
     g = Generator(num_blocks=1, channels=8).eval()
-    assert isinstance(prepare(g, "srresnet", torch.device("cpu"), "bf16"), FusedGenerator)
-    assert isinstance(prepare(g, "srresnet", torch.device("cpu"), "fp32", fused=False), InferenceGenerator)
+    cpu = torch.device("cpu")
+    assert isinstance(prepare(g, "srresnet", cpu, "fp32"), FusedGenerator)
+    # oneDNN has bf16 kernels only with AVX-512 or AVX-NE-CONVERT; elsewhere (AVX2 laptops) bf16 gets the plain network.
+    bf16 = prepare(g, "srresnet", cpu, "bf16")
+    if cpu_supports_bf16():
+        assert isinstance(bf16, FusedGenerator)
+    else:
+        assert isinstance(bf16, InferenceGenerator) and "bf16" in fallback_reason(bf16)
+    plain = prepare(g, "srresnet", cpu, "fp32", fused=False)
+    assert isinstance(plain, InferenceGenerator) and fallback_reason(plain) is None
 
 
 def test_pipeline_matches_the_network_as_trained(models, up):
@@ -184,11 +197,11 @@ def test_out_of_memory_halves_the_tile(up, monkeypatch):
     tiles = []
     real = infer.Model._run_tiled
 
-    def fake(self, pixels, tiling, precision, progress=False):
+    def fake(self, pixels, tiling, precision, progress=False, sigma=None):
         tiles.append(tiling.tile)
         if tiling.tile > 32:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(self, pixels, tiling, precision, progress)
+        return real(self, pixels, tiling, precision, progress, sigma)
 
     monkeypatch.setattr(infer.Model, "_run_tiled", fake)
     assert up.upscale(smooth_image(40, 40), tile=128).shape == (160, 160, 3)
@@ -415,13 +428,18 @@ def test_evaluate_accepts_a_denoiser_file(tmp_path, models, capsys):
     assert results[0]["noisy_psnr_rgb"] > results[1]["noisy_psnr_rgb"]
 
 
-def test_console_script_reports_without_traceback(tmp_path, models):
+@pytest.mark.parametrize("isa", [None, "AVX2"])
+def test_console_script_reports_without_traceback(tmp_path, models, isa):
+    """Also with oneDNN capped at AVX2 (no bf16 kernels, as on most laptops): auto's bf16 probe adds no line."""
+    if isa and platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("ONEDNN_MAX_CPU_ISA caps x86 instruction sets only")
+    env = {**os.environ, "SRGAN_CACHE": str(tmp_path / "cache"), **({"ONEDNN_MAX_CPU_ISA": isa} if isa else {})}
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     Image.fromarray(smooth_image(8, 8)).save(tmp_path / "ok.png")
     srgan = Path(sys.executable).with_name("srgan")
     cmd = [str(srgan) if srgan.exists() else sys.executable, *([] if srgan.exists() else ["-m", "srgan.cli"])]
     r = subprocess.run([*cmd, "upscale", str(tmp_path / "bad.png"), str(tmp_path / "ok.png"), "-o", str(tmp_path / "out"),
-                        "--model", str(models["gen"])], capture_output=True, text=True)
+                        "--model", str(models["gen"])], capture_output=True, text=True, env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 2 and "bad.png" in r.stderr  # the file's line and the summary
     assert (tmp_path / "out" / "ok_x4.png").is_file() and not (tmp_path / "out" / "bad_x4.png").exists()
@@ -434,21 +452,51 @@ MEMORY_SCRIPT = """
 import resource, sys
 import numpy as np
 import srgan
-m = srgan.load(sys.argv[1])
+from srgan.infer import fast
+model, precision, path = sys.argv[1:]
+if path == "plain":  # no fused kernels, and ATen's own (im2col) convolution instead of oneDNN's
+    import torch
+    fast._fused_ops_available = lambda: False
+    torch.backends.mkldnn.enabled = False
+m = srgan.load(model, precision=precision)
 img = np.random.default_rng(0).integers(0, 256, (540, 960, 3), dtype=np.uint8)
 out = m.upscale(img)
 assert out.shape == (2160, 3840, 3)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(type(m._prepare(m.precision)).__name__, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 
-def test_4k_output_memory_is_bounded_by_the_tile(tmp_path):
-    """960×540 → 3840×2160 with default tiling peaks under 1.5 GB: the image-sized arrays are the input,
-    the float32 blending buffer and the result. A 1-block model keeps it quick; its tile activations are
-    smaller than the full model's (which peaked at 0.65 GB RSS here through the CLI, bf16)."""
-    zoo.save_model(tmp_path / "micro.safetensors", Generator(num_blocks=1, channels=4).eval(), {"kind": "srresnet"})
-    r = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tmp_path / "micro.safetensors")], capture_output=True, text=True, check=True)
-    assert int(r.stdout.strip()) < 1.5e9
+@pytest.mark.parametrize(
+    ("precision", "path", "channels"),
+    [
+        ("auto", "native", 4),  # what srgan.load gives by default: the probe prepares and runs both
+        ("fp32", "native", 4),
+        ("bf16", "native", 4),  # fused with AVX-512, the plain network on AVX2-only CPUs
+        # The path bf16 takes on AVX2-only CPUs, forced: ATen's convolution copies k²·C_in values per output
+        # pixel (im2col); with 16 channels the tail's copy alone would be 1.5 GB per tile without strips.
+        ("fp32", "plain", 16),
+        ("bf16", "avx2", 4),  # oneDNN capped at AVX2 (x86 only): its bf16 kernels are gone, as on such CPUs
+    ],
+)
+def test_4k_output_memory_is_bounded_by_the_tile(tmp_path, precision, path, channels):
+    """960×540 → 3840×2160 with default tiling peaks under 1.5 GB on every path: the image-sized arrays are
+    the input, the float32 blending buffer and the result. 1-block models keep it quick; the full ×4 SRResNet
+    peaked here (Xeon with AMX) at 0.59 GB in bf16 and 0.74 GB in fp32 fused, 0.82 GB in fp32 without oneDNN,
+    and 0.69 GB in bf16 with oneDNN capped at AVX2 (3.56 GB for one window of it before strips)."""
+    if path == "avx2" and platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("ONEDNN_MAX_CPU_ISA caps x86 instruction sets only")
+    env = {**os.environ, "SRGAN_CACHE": str(tmp_path / "cache")}
+    if path == "avx2":
+        env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+    torch.manual_seed(0)
+    model = tmp_path / "micro.safetensors"
+    zoo.save_model(model, Generator(num_blocks=1, channels=channels).eval(), {"kind": "srresnet"})
+    r = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(model), precision, path],
+                       capture_output=True, text=True, check=True, env=env)
+    form, peak = r.stdout.split()
+    if path in ("plain", "avx2"):
+        assert form == "InferenceGenerator"  # the fallback really ran
+    assert int(peak) < 1.5e9
 
 
 # --------------------------------------------------------------------------------- trained weights, if any

@@ -59,6 +59,7 @@ def test_shipped_srgan_is_sharper_than_srresnet_at_a_bounded_psnr_cost():
     out = {name: srgan.load(name, precision="fp32").upscale(lr) for name in ("srresnet-x4", "srgan-x4")}
     texture = {name: hf_ratio(sr, hr) for name, sr in out.items()}
     quality = {name: psnr_y(sr, hr, border=4) for name, sr in out.items()}
-    assert texture["srgan-x4"] > texture["srresnet-x4"] + 0.1
+    # srgan-x4 (EMA + LDL, run srgan-x4-ldl-r2) keeps less invented texture than the r8 model did (0.29 vs 0.20 here)
+    assert texture["srgan-x4"] > texture["srresnet-x4"] + 0.05
     assert quality["srgan-x4"] > quality["srresnet-x4"] - 3.0
     assert quality["srgan-x4"] > psnr_y(imresize_uint8(lr, 4), hr, border=4) - 3.0

@@ -98,6 +98,28 @@ def test_describe_reads_the_architecture_off_the_state_dict():
     arch = zoo.describe(DenoisingAutoencoder(channels=1, widths=(8, 16, 32), blocks_per_level=3).state_dict())
     assert (arch.kind, arch.scale, arch.in_channels, arch.out_channels, arch.width, arch.blocks, arch.stride) == ("denoiser", 1, 1, 1, 8, 3, 4)
     assert arch.build().config == DenoisingAutoencoder(channels=1, widths=(8, 16, 32), blocks_per_level=3).config
+    assert arch.design == "unet" and not arch.takes_sigma
+
+
+def test_an_ffdnet_is_told_apart_from_the_blind_denoiser_and_round_trips(tmp_path):
+    from srgan.models.ffdnet import FFDNet
+
+    net = FFDNet(channels=1, widths=(8, 16, 32), blocks_per_level=2).eval()
+    arch = zoo.describe(net.state_dict())
+    assert (arch.kind, arch.design, arch.takes_sigma, arch.in_channels, arch.width, arch.blocks, arch.stride) == (
+        "denoiser", "ffdnet", True, 1, 8, 2, 8)
+    assert arch.build().config == net.config
+    # A bare checkpoint and a safetensors file with its card both load back as the same denoiser.
+    torch.save(net.state_dict(), tmp_path / "bare.pt")
+    zoo.save_model(tmp_path / "f.safetensors", net, {"kind": "denoiser", "scale": 1, "architecture": net.config.to_dict()})
+    x = torch.rand(1, 1, 13, 18)
+    for path in (tmp_path / "bare.pt", tmp_path / "f.safetensors"):
+        state, card = zoo.load_state(path)
+        model, kind = zoo.build_from_state(state, card)
+        assert kind == "denoiser" and torch.equal(model(x, 0.2), net(x, 0.2))
+    assert zoo.card_takes_sigma(zoo.ModelCard.read(tmp_path / "f.safetensors"))
+    assert not zoo.card_takes_sigma(zoo.ModelCard.read(zoo.WEIGHTS_DIR / "denoiser.safetensors"))
+    assert not zoo.card_takes_sigma({})
 
 
 def test_a_generator_is_srgan_only_when_its_card_says_so():

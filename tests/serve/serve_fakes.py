@@ -16,18 +16,23 @@ from PIL import Image
 
 from srgan.models import zoo
 from srgan.io.picture import Picture, from_array, to_array
+from srgan.infer.model import check_sigma, estimate_noise
 from srgan.models.denoiser import DenoisingAutoencoder
+from srgan.models.ffdnet import FFDNet
 from srgan.models.generator import Generator
 
 
 def make_tiny_models(folder: Path) -> dict[str, Path]:
-    """A ×2 upscaler and a denoiser, a few KB each, saved as model files in ``folder``."""
+    """A ×2 upscaler, a blind denoiser and one told σ (FFDNet), a few KB each, saved as model files in ``folder``."""
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     upscaler = save_tiny_upscaler(folder / "tiny-x2.safetensors")
     denoiser = folder / "tiny-denoiser.safetensors"
     zoo.save_model(denoiser, DenoisingAutoencoder(widths=(8, 16), blocks_per_level=1), {"kind": "denoiser", "scale": 1})
-    return {"upscaler": upscaler, "denoiser": denoiser}
+    ffdnet = folder / "tiny-ffdnet.safetensors"
+    net = FFDNet(widths=(8, 16), blocks_per_level=1)
+    zoo.save_model(ffdnet, net, {"kind": "denoiser", "scale": 1, "architecture": net.config.to_dict()})
+    return {"upscaler": upscaler, "denoiser": denoiser, "ffdnet": ffdnet}
 
 
 @torch.no_grad()
@@ -79,7 +84,9 @@ class TinyModel:
         self.network, self.kind = zoo.build_from_state(state, card)
         self.name = path.stem
         self.scale = 1 if self.kind == "denoiser" else self.network.config.scale
+        self.takes_sigma = bool(getattr(self.network, "takes_sigma", False))
         self.card = {**card, "name": self.name, "kind": self.kind, "scale": self.scale}
+        self.sigmas: list[float] = []  # the σ each denoise was told, so tests can see what reached the network
 
     def upscale(self, img, *, tile=None, tile_overlap=None, outscale=None, precision=None):
         if isinstance(img, Picture):
@@ -90,28 +97,40 @@ class TinyModel:
             out = _resize(out, round(w * outscale), round(h * outscale))
         return out
 
-    def denoise(self, img, *, tile=None, tile_overlap=None, precision=None):
+    def denoise(self, img, *, tile=None, tile_overlap=None, precision=None, sigma=None):
         if isinstance(img, Picture):
-            return _like(img, self.denoise(to_array(img)))
-        return self._run(np.asarray(img))
+            return _like(img, self.denoise(to_array(img), sigma=sigma))
+        sigma = self.noise_sigma(img, sigma)
+        if sigma is not None:
+            self.sigmas.append(sigma)
+        return self._run(np.asarray(img), sigma)
 
-    def _run(self, arr: np.ndarray) -> np.ndarray:
+    def noise_sigma(self, img, sigma=None):
+        if not self.takes_sigma:
+            return None
+        if sigma is not None:
+            return check_sigma(sigma)
+        return estimate_noise(to_array(img) if isinstance(img, Picture) else np.asarray(img))
+
+    def _run(self, arr: np.ndarray, sigma: float | None = None) -> np.ndarray:
         flat = arr.ndim == 2
         if flat:
             arr = arr[..., None]
         colour = 1 if arr.shape[2] <= 2 else 3
-        out = self._network(np.ascontiguousarray(arr[..., :colour]))
+        out = self._network(np.ascontiguousarray(arr[..., :colour]), sigma)
         if arr.shape[2] in (2, 4):  # alpha: resized, not modelled
             alpha = _resize(arr[..., colour:], out.shape[1], out.shape[0])
             out = np.concatenate([out, alpha.reshape(*out.shape[:2], 1)], axis=2)
         return out[..., 0] if flat else out
 
     @torch.no_grad()
-    def _network(self, pixels: np.ndarray) -> np.ndarray:
-        """H×W×1 or H×W×3 uint8/uint16 through the 3-channel network, same dtype and channels back."""
+    def _network(self, pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
+        """H×W×1 or H×W×3 uint8/uint16 through the 3-channel network (told ``sigma`` when it takes it), same
+        dtype and channels back."""
         peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
         x = torch.from_numpy(pixels.astype(np.float32) / peak).permute(2, 0, 1)[None]
-        y = self.network(x.expand(1, 3, *x.shape[2:])).clamp(0, 1)
+        x = x.expand(1, 3, *x.shape[2:])
+        y = (self.network(x) if sigma is None else self.network(x, sigma)).clamp(0, 1)
         if pixels.shape[2] == 1:
             y = y.mean(1, keepdim=True)
         return (y[0].permute(1, 2, 0).numpy() * peak).round().astype(pixels.dtype)
@@ -143,11 +162,11 @@ class BlockingLoader:
         model = TinyModel(spec)
         run = model._run
 
-        def blocking_run(arr: np.ndarray) -> np.ndarray:
+        def blocking_run(arr: np.ndarray, *rest) -> np.ndarray:
             self.started.set()
             if not self.release.wait(timeout=30):
                 raise RuntimeError("test never released the blocked job")
-            return run(arr)
+            return run(arr, *rest)
 
         model._run = blocking_run
         return model

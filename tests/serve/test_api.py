@@ -146,6 +146,64 @@ def test_restore_without_upscalers_only_denoises(tiny):
         assert decoded(r).size == (16, 12)
 
 
+# ------------------------------------------------------------------------------ the noise level σ, given or estimated
+
+
+@pytest.fixture(scope="module")
+def sigma_client(tiny):
+    app = create_app([str(tiny["upscaler"]), str(tiny["denoiser"]), str(tiny["ffdnet"])], loader=tiny_loader)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_models_say_which_denoiser_is_told_sigma(sigma_client):
+    cards = {c["name"]: c for c in sigma_client.get("/api/models").json()}
+    assert cards["tiny-ffdnet"]["takes_sigma"] is True
+    assert cards["tiny-denoiser"]["takes_sigma"] is False and cards["tiny-x2"]["takes_sigma"] is False
+
+
+def test_denoise_is_told_sigma_or_estimates_it_and_says_which(sigma_client):
+    from srgan.ops.noise_level import estimate_sigma
+
+    net = sigma_client.app.state.catalog.get("tiny-ffdnet")
+    data = png_bytes(24, 32)
+    given = sigma_client.post("/api/denoise", files=upload(data), data={"model": "tiny-ffdnet", "sigma": "0.25"})
+    assert given.status_code == 200, given.text
+    assert (given.headers["X-Noise-Sigma"], given.headers["X-Noise-Sigma-Source"]) == ("0.2500", "given")
+    assert net.sigmas[-1] == 0.25
+    estimated = sigma_client.post("/api/denoise", files=upload(data), data={"model": "tiny-ffdnet"})
+    assert estimated.status_code == 200, estimated.text
+    expected = min(1.0, estimate_sigma(np.asarray(Image.open(io.BytesIO(data)))))
+    assert estimated.headers["X-Noise-Sigma-Source"] == "estimated"
+    assert float(estimated.headers["X-Noise-Sigma"]) == pytest.approx(expected, abs=1e-4) and net.sigmas[-1] == expected
+    assert decoded(given).size == decoded(estimated).size == (32, 24)
+    assert decoded(given).tobytes() != decoded(estimated).tobytes()  # a different σ, a different result
+    # restore tells its denoiser the same way
+    r = sigma_client.post("/api/restore", files=upload(data), data={"denoiser": "tiny-ffdnet", "upscaler": "tiny-x2", "sigma": "0.1"})
+    assert r.status_code == 200 and r.headers["X-Noise-Sigma"] == "0.1000" and decoded(r).size == (64, 48)
+
+
+def test_a_blind_denoiser_reports_no_sigma(sigma_client):
+    r = sigma_client.post("/api/denoise", files=upload(png_bytes()), data={"model": "tiny-denoiser", "sigma": "0.3"})
+    assert r.status_code == 200 and "X-Noise-Sigma" not in r.headers
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "abc", "nan", "inf"])
+def test_bad_sigma_is_422_before_any_model_loads(value):
+    loads = []
+
+    def loader(spec: str):
+        loads.append(spec)
+        raise SrganError("no model is loaded in this test")
+
+    with TestClient(create_app(None, loader=loader)) as c:  # the shipped models, loaded on first use
+        for path in ("/api/denoise", "/api/restore"):
+            r = c.post(path, files=upload(png_bytes()), data={"sigma": value})
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"][0]["loc"] == ["body", "sigma"]
+    assert set(loads) <= {srgan.DEFAULT_UPSCALER}  # at most the start-up load, nothing for these requests
+
+
 def test_bicubic_is_matlab_bicubic(client):
     data = png_bytes(12, 16)
     r = client.post("/api/bicubic", files=upload(data), data={"width": "32", "height": "24"})

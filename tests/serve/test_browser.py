@@ -48,7 +48,7 @@ def server(tmp_path_factory):
     # preselect what the server calls the default, not the first in its list.
     other = save_tiny_upscaler(folder / "models" / "another-x2.safetensors", gain=0.8)
     default = save_tiny_upscaler(folder / "models" / f"{default_upscaler()}.safetensors")
-    with running_server([other, default, models["denoiser"]], folder) as (url, _pid):
+    with running_server([other, default, models["denoiser"], models["ffdnet"]], folder) as (url, _pid):
         yield url
 
 
@@ -127,3 +127,29 @@ def test_an_error_is_shown_from_the_json(page, tmp_path):
     page.wait_for_selector("body[data-state=error]", state="attached")
     message = page.inner_text("#error")
     assert "415" in message and "not an image" in message
+
+
+def test_the_noise_level_is_asked_for_a_denoiser_told_it(page, tmp_path):
+    photo = tmp_path / "noisy.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(photo)
+    page.set_input_files("#file", str(photo))
+    page.check('input[name="task"][value="denoise"]')
+    page.select_option("#model", "tiny-denoiser")
+    assert not page.is_visible("#sigma-field")  # a blind denoiser has no input for σ
+    page.select_option("#model", "tiny-ffdnet")
+    assert page.is_visible("#sigma-field") and page.is_disabled("#sigma")  # estimate is the default
+
+    def run() -> str:
+        page.evaluate("() => { document.body.dataset.state = 'idle'; }")
+        page.click("#run")
+        page.wait_for_selector("body[data-state=done], body[data-state=error]", state="attached")
+        assert page.evaluate("document.body.dataset.state") == "done", page.inner_text("#error")
+        return page.inner_text("#result-info")
+
+    assert "(estimated)" in run()
+    page.check('input[name="sigma-mode"][value="value"]')
+    page.fill("#sigma", "0.2")
+    assert "σ 0.200 (given)" in run()
+    page.check('input[name="task"][value="upscale"]')
+    assert not page.is_visible("#sigma-field")

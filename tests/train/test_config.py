@@ -144,6 +144,9 @@ def test_flag_paths_are_relative_to_the_cwd(tmp_path, monkeypatch):
         ("kind: denoiser\ndata: [x]\ndenoiser: {blocks_per_level: 0}\n", r"config: denoiser\.blocks_per_level must be a positive"),
         ("kind: denoiser\ndata: [x]\ncrop: 16\ndenoiser: {widths: [8, 8, 8, 8, 8, 8]}\n",
          r"config: crop 16 must be at least 32 for a denoiser of 6 levels \(denoiser\.widths\)"),
+        ("kind: denoiser\ndata: [x]\ndenoiser: {arch: drunet}\n", r"config: denoiser\.arch must be one of unet, ffdnet, not 'drunet'"),
+        ("kind: denoiser\ndata: [x]\ndenoiser: {arch: ffdnet, widths: []}\n", r"config: denoiser\.widths must be a non-empty"),
+        ("kind: denoiser\ndata: [x]\ndenoiser: {arch: ffdnet, blocks_per_level: 0}\n", r"config: denoiser\.blocks_per_level must be"),
         # the schema's types, nested ones included
         ("data: [x]\nsteps: yes\n", r"config: steps must be int, not True"),
         ("data: [x]\nsteps: 10.5\n", r"config: steps must be int, not 10\.5"),
@@ -202,7 +205,7 @@ def test_run_folders_of_earlier_versions_load_for_resume(saved):
     assert {k: v for k, v in cfg.to_dict().items() if k in raw} == raw  # every saved value, as saved
 
 
-@pytest.mark.parametrize("name", ["srresnet_x4", "srgan_x4", "srgan_x4_ldl", "denoiser"])
+@pytest.mark.parametrize("name", ["srresnet_x4", "srgan_x4", "srgan_x4_ldl", "denoiser", "denoiser_ffdnet"])
 def test_shipped_configs_load_with_paths_beside_them(name):
     cfg = load_config(REPO / "configs" / f"{name}.yaml")
     assert cfg.val == str(REPO / "configs" / "cats_val.txt") and cfg.exclude == [cfg.val]

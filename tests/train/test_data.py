@@ -119,6 +119,19 @@ def test_denoise_batches_have_clipped_noise_in_range(image_folder):
     assert ((residual_std > 0.05) & (residual_std < 0.5)).all()
 
 
+def test_denoise_batches_can_carry_each_crops_sigma(image_folder):
+    store = ImageStore([str(image_folder)])
+    spec = BatchSpec(kind="denoise", batch_size=6, crop=24, noise_sigma=(0.05, 0.4), seed=2)
+    noisy, clean = make_batch(store, spec, step=3)
+    spec.with_sigma = True
+    noisy2, clean2, sigma = make_batch(store, spec, step=3)
+    assert torch.equal(noisy, noisy2) and torch.equal(clean, clean2)  # the same draws either way
+    assert sigma.shape == (6,) and ((sigma >= 0.05) & (sigma <= 0.4)).all()
+    # each crop's noise is as strong as its σ says (clipping at 0 and 1 only shrinks it)
+    measured = (noisy - clean).flatten(1).std(1)
+    assert torch.corrcoef(torch.stack([measured, sigma]))[0, 1] > 0.9
+
+
 def test_txt_lists_resolve_relative_to_the_file(image_folder, tmp_path):
     lst = tmp_path / "lists" / "val.txt"
     lst.parent.mkdir()

@@ -132,6 +132,33 @@ def test_denoiser_run_on_gray_mnist_like_data(tmp_path):
     assert kind == "denoiser"
 
 
+def test_ffdnet_trains_on_each_crops_sigma_exports_and_resumes_exactly(tmp_path, image_folder, monkeypatch):
+    from srgan.models.ffdnet import FFDNet
+
+    told = []
+    forward = FFDNet.forward
+
+    def spy(self, noisy, sigma):
+        if self.training:
+            told.append(sigma)
+        return forward(self, noisy, sigma)
+
+    monkeypatch.setattr(FFDNet, "forward", spy)
+    kw = dict(kind="denoiser", denoiser={"arch": "ffdnet", "widths": [8, 16], "blocks_per_level": 1}, crop=16,
+              denoise_loss="l1", noise_sigma=[0.1, 0.3], val_sigmas=[0.2])
+    full = train(tiny_cfg(image_folder, **kw), out=tmp_path / "full").run_dir
+    # each training step told the network its crops' σ, one per crop, from the configured range
+    assert len(told) == 6 and all(s.shape == (2,) and ((s >= 0.1) & (s <= 0.3)).all() for s in told)
+    part = train(tiny_cfg(image_folder, **kw, steps=4), out=tmp_path / "part").run_dir
+    resumed = train(None, resume=part, overrides={"steps": 6}).run_dir
+    assert max_diff(weights(full, "denoiser"), weights(resumed, "denoiser")) <= 1e-5
+    card = json.loads((full / "model.json").read_text())
+    assert card["kind"] == "denoiser" and card["architecture"]["arch"] == "ffdnet" and card["content_loss"] == "l1"
+    model, kind = zoo.build_from_state(*zoo.load_state(full / "model.safetensors"))
+    assert kind == "denoiser" and model.takes_sigma
+    assert "val_psnr_rgb" in json.loads((full / "metrics.jsonl").read_text().splitlines()[-1])
+
+
 def test_a_finished_run_resumed_does_nothing(tmp_path, image_folder, capsys):
     run = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "run").run_dir
     before = (run / "metrics.jsonl").read_text()

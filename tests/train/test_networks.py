@@ -7,6 +7,7 @@ import torch
 
 from srgan.errors import SrganError
 from srgan.models.denoiser import DenoisingAutoencoder
+from srgan.models.ffdnet import FFDNet
 from srgan.models.generator import Generator
 from srgan.train.config import TrainConfig, load_config
 from srgan.train.networks import autocast, build_model, load_init_generator
@@ -17,6 +18,9 @@ def test_build_model_follows_the_config():
     assert isinstance(g, Generator) and g.config.to_dict() == {"scale": 2, "num_blocks": 2, "channels": 8, "in_channels": 1, "out_channels": 1}
     d = build_model(load_config(None, {"kind": "denoiser", "data": ["x"], "denoiser": {"channels": 1, "widths": [8, 16], "blocks_per_level": 1}}))
     assert isinstance(d, DenoisingAutoencoder) and d.config.widths == (8, 16) and d.config.channels == 1
+    f = build_model(load_config(None, {"kind": "denoiser", "data": ["x"], "crop": 4,
+                                       "denoiser": {"arch": "ffdnet", "widths": [8, 16, 32], "blocks_per_level": 2}}))
+    assert isinstance(f, FFDNet) and f.takes_sigma and f.config.widths == (8, 16, 32) and f.config.blocks_per_level == 2
 
 
 def test_impossible_network_arguments_are_one_line_config_errors():

@@ -35,6 +35,26 @@ def test_denoiser_validation_images_get_the_val_sigmas_in_turn(image_folder):
     assert all(np.array_equal(o, noisy) for o, (_, noisy, _, _) in zip(outputs, v.items))
 
 
+def test_a_denoiser_told_sigma_is_told_each_images_true_sigma(image_folder):
+    cfg = load_config(None, {"kind": "denoiser", "data": ["x"], "val": str(image_folder), "val_sigmas": [0.1, 0.3],
+                             "denoiser": {"arch": "ffdnet"}})
+
+    class Told(nn.Module):
+        takes_sigma = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.told: list[float] = []
+
+        def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            self.told.append(float(sigma))
+            return x
+
+    model = Told()
+    Validator(cfg, channels=3).run(model, torch.device("cpu"), "fp32")
+    assert model.told == pytest.approx([0.1, 0.3, 0.1, 0.3])
+
+
 def test_sr_validation_crops_hr_to_the_scale_and_draws_a_panel(image_folder):
     cfg = load_config(None, {"data": ["x"], "val": str(image_folder), "val_max_images": 3})
     v = Validator(cfg, channels=3)

@@ -8,10 +8,14 @@ the real network tells them apart.
 
 The probe: both candidates are prepared exactly as inference uses them (``srgan.infer.fast.prepare``) and run
 alternately on one ``PROBE_SIDE``-pixel window, after a warm-up run each; each gets the best of
-``PROBE_RUNS`` timings, which shrugs off another process stealing a core for a moment. It costs one to
+``PROBE_RUNS`` timings, which shrugs off another process stealing a core for a moment. The warm-up is timed
+too: a candidate whose warm-up took over ``SCREEN_FACTOR``× the fastest one's is not timed again. That is
+bf16 where oneDNN has no bf16 kernels (CPUs without AVX-512 or AMX): emulated, about 10× slower than fp32
+for the ×4 SRResNet with oneDNN capped at AVX2 here, and its timed runs made most of a 195 s first run.
+(A smaller window is no shortcut: fp32 took longer on 32 pixels than on 64 there.) It costs one to
 two seconds, once: the answer is kept in ``<cache>/precision.json`` (the int8 graph's cache folder),
-keyed by the CPU model, the thread count, the torch version and a digest of the weights, so a new
-machine, a new torch or new weights measure again.
+keyed by the CPU model, whether oneDNN has bf16 kernels on it, the thread count, the torch version and a
+digest of the weights, so a new machine, a new torch or new weights measure again.
 
 int8 is never a candidate: it is lossier (0.07–0.3 dB PSNR-Y below fp32), so it stays a choice the user
 makes. fp32 and bf16 agree to about 0.01 dB (README, "Precision").
@@ -35,12 +39,16 @@ log = logging.getLogger(__name__)
 CANDIDATES = ("fp32", "bf16")
 PROBE_SIDE = 128  # input pixels: 0.1–0.5 s a run for the ×4 SRResNet on 2 cores, in the range of a real tile
 PROBE_RUNS = 3
+# bf16 took 0.26× to 1.4× fp32's time where oneDNN has bf16 kernels (module doc), 10× where it has none;
+# a warm-up at the probe's size took about 10% longer than the runs after it.
+SCREEN_FACTOR = 5
 CACHE_FILE = "precision.json"
 
 
 @dataclass(frozen=True)
 class Choice:
-    """What ``auto`` picked and why: output megapixels per second of each candidate on the probe."""
+    """What ``auto`` picked and why: output megapixels per second of each candidate on the probe (from its
+    warm-up for a candidate too slow to time further)."""
 
     precision: str
     rates: dict[str, float]
@@ -83,7 +91,12 @@ def weights_digest(net: nn.Module) -> str:
 
 
 def _key(net: nn.Module, kind: str) -> str:
-    return f"{cpu_name()} ({_cpu_flags_digest()})|{torch.get_num_threads()} threads|torch {torch.__version__}|{kind}|{weights_digest(net)}"
+    from srgan.device import cpu_supports_bf16
+
+    # oneDNN may use less than the CPU's flags offer (ONEDNN_MAX_CPU_ISA), and that changes the answer.
+    onednn = "onednn bf16" if cpu_supports_bf16() else "no onednn bf16"
+    return (f"{cpu_name()} ({_cpu_flags_digest()}, {onednn})|{torch.get_num_threads()} threads|torch {torch.__version__}"
+            f"|{kind}|{weights_digest(net)}")
 
 
 def choose(net: nn.Module, kind: str, prepared: Callable[[str], Callable], in_channels: int, scale: int) -> Choice:
@@ -120,15 +133,23 @@ def measure(prepared: Callable[[str], Callable], in_channels: int, scale: int) -
 
     x = torch.rand(1, in_channels, PROBE_SIDE, PROBE_SIDE, generator=torch.Generator().manual_seed(0))
     runnable: dict[str, tuple[Callable, torch.Tensor]] = {}
+    warm: dict[str, float] = {}
     for precision in CANDIDATES:
         try:
             net = prepared(precision)
             window = x.to(dtype_of(precision)).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
+                t0 = time.perf_counter()
                 net(window)  # warm-up: oneDNN picks and caches its kernels on the first call
+                warm[precision] = time.perf_counter() - t0
             runnable[precision] = (net, window)
         except (RuntimeError, ValueError) as exc:  # e.g. a build without bf16 convolutions
             log.info("auto precision: %s does not run here (%s)", precision, str(exc).splitlines()[0])
+    fastest = min(warm.values(), default=0.0)
+    slow = {p: t for p, t in warm.items() if fastest > 0 and t > SCREEN_FACTOR * fastest}
+    for precision, seconds in slow.items():
+        log.info("auto precision: %s took %.0f× the fastest warm-up; not timed further", precision, seconds / fastest)
+        del runnable[precision]
     best = {p: float("inf") for p in runnable}
     for _ in range(PROBE_RUNS):
         for precision, (net, window) in runnable.items():  # alternated, so a busy moment hits both
@@ -137,7 +158,8 @@ def measure(prepared: Callable[[str], Callable], in_channels: int, scale: int) -
                 net(window)
                 best[precision] = min(best[precision], time.perf_counter() - t0)
     megapixels = (PROBE_SIDE * scale) ** 2 / 1e6
-    rates = {p: round(megapixels / t, 4) for p, t in best.items()}
+    seconds = {**slow, **best}  # a slow candidate's from its warm-up: a little low
+    rates = {p: round(megapixels / seconds[p], 4) for p in CANDIDATES if p in seconds}
     winner = max(rates, key=rates.get) if rates else "fp32"
     return Choice(winner, rates, cpu_name(), torch.get_num_threads(), torch.__version__)
 

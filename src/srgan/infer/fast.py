@@ -22,6 +22,14 @@ freezing on top of (1) and (2) gained 10% after 25 s of compilation, less than (
 
 ``prepare`` picks the best form that works on the device and precision at hand, and falls back to
 the plain folded network (still with the sub-pixel tail) whenever the fused ops are unavailable.
+
+The plain network's convolutions on the CPU run in strips of rows (``conv_in_strips``). Where oneDNN has
+no kernel for a dtype (bf16 on CPUs without AVX-512, such as AVX2 laptops) or is missing from the build,
+PyTorch uses its own convolution, which first copies each output pixel's k²·C_in inputs into one buffer
+(im2col). For the sub-pixel tail that is 6,400 values per pixel at twice the tile's resolution, 3 GB in
+bf16 for a 212×272-pixel window (fp32: 6 GB): one such window of the ×4 SRResNet peaked at 3.56 GB RSS
+in bf16 with oneDNN capped at AVX2 (``ONEDNN_MAX_CPU_ISA``). Strips cap that buffer at ``STRIP_BYTES``:
+0.64 GB for the same window.
 """
 
 from __future__ import annotations
@@ -110,6 +118,45 @@ def subpixel_weights(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Te
     return w, bias.repeat_interleave(4)
 
 
+# Cap on the im2col buffer of one strip in ``conv_in_strips``: large enough that a strip is a big GEMM
+# (several rows of a 256-pixel tile even for the tail), small next to the 1.5 GB a 4K upscale may use.
+STRIP_BYTES = 64 * 2**20
+
+
+def conv_in_strips(conv: nn.Conv2d, x: torch.Tensor, budget: int = STRIP_BYTES) -> torch.Tensor:
+    """``conv(x)`` for a stride-1, "same"-padded conv, computed in strips of output rows whose im2col
+    buffer (k²·C_in values per output pixel) stays under ``budget`` bytes; exact, same layout out."""
+    if conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+        raise ValueError("conv_in_strips needs a stride-1, undilated, ungrouped convolution")
+    (k_h, k_w), (p_h, p_w) = conv.kernel_size, conv.padding
+    n, c, h, w = x.shape
+    rows = max(1, budget // (n * c * k_h * k_w * w * x.element_size()))
+    if rows >= h or not uses_im2col(conv, x):
+        return conv(x)
+    out = x.new_empty(n, conv.out_channels, h, w).contiguous(memory_format=torch.channels_last)
+    for top in range(0, h, rows):
+        bottom = min(h, top + rows)
+        lo, hi = max(0, top - p_h), min(h, bottom + p_h)
+        # Zero rows only where the strip meets the image's edge, as the whole conv's padding would give.
+        strip = F.pad(x[:, :, lo:hi], (0, 0, p_h - (top - lo), p_h - (hi - bottom)))
+        out[:, :, top:bottom] = F.conv2d(strip, conv.weight, conv.bias, padding=(0, p_w))
+    return out
+
+
+def uses_im2col(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """Whether PyTorch runs ``conv(x)`` with its own im2col kernels, asked of PyTorch itself: they are
+    picked per dtype, build and CPU (oneDNN, which needs no such buffer, runs the rest; cutting its
+    convolutions into strips only costs calls)."""
+    try:
+        backend = torch._C._select_conv_backend(
+            x, conv.weight, conv.bias, list(conv.stride), list(conv.padding), list(conv.dilation), False, [0, 0],
+            conv.groups, None,
+        )
+    except (AttributeError, RuntimeError, TypeError):  # a private helper; without it, assume the worst
+        return True
+    return "Slow" in str(backend)
+
+
 class SubpixelTail(nn.Module):
     """The generator's last PReLU + 9×9 conv, computed before the last PixelShuffle (see module doc)."""
 
@@ -131,7 +178,10 @@ class InferenceGenerator(nn.Module):
     """SRResNet with BN folded, PReLU as LeakyReLU, and the sub-pixel tail; plain PyTorch ops.
 
     Runs anywhere (CPU, CUDA, MPS) and exports to ONNX; ``FusedGenerator`` is the CPU-only fast form.
+    ``strip_bytes`` (set by ``prepare`` on the CPU) runs each conv through ``conv_in_strips``.
     """
+
+    strip_bytes: int | None = None
 
     def __init__(self, generator: nn.Module) -> None:
         super().__init__()
@@ -150,18 +200,26 @@ class InferenceGenerator(nn.Module):
         self.tail = SubpixelTail(g.upsample[-1].prelu, g.tail)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.before_tail(x))
+        if not self.strip_bytes:
+            return self.tail(self.before_tail(x))
+        # In place: the largest tensor of a tile (4·C channels at twice its side) need not exist twice.
+        h = F.leaky_relu(self.before_tail(x), self.tail.alpha, inplace=True)
+        return F.pixel_shuffle(self._conv(self.tail.conv, h), 2)
 
     def before_tail(self, x: torch.Tensor) -> torch.Tensor:
         """Everything up to the last upsampling conv's output, before its PReLU and shuffle."""
-        features = F.leaky_relu(self.head(x), self.head_alpha)
+        conv = self._conv
+        features = F.leaky_relu(conv(self.head, x), self.head_alpha)
         h = features
         for (conv1, conv2), alpha in zip(self.blocks, self.block_alphas):
-            h = h + conv2(F.leaky_relu(conv1(h), alpha))
-        h = features + self.body_conv(h)
-        for conv, alpha in zip(self.up_convs[:-1], self.up_alphas):
-            h = F.leaky_relu(F.pixel_shuffle(conv(h), 2), alpha)
-        return self.up_convs[-1](h)
+            h = h + conv(conv2, F.leaky_relu(conv(conv1, h), alpha))
+        h = features + conv(self.body_conv, h)
+        for up, alpha in zip(self.up_convs[:-1], self.up_alphas):
+            h = F.leaky_relu(F.pixel_shuffle(conv(up, h), 2), alpha)
+        return conv(self.up_convs[-1], h)
+
+    def _conv(self, conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        return conv_in_strips(conv, x, self.strip_bytes) if self.strip_bytes else conv(x)
 
 
 # ------------------------------------------------------------------------------------------ fused (CPU)
@@ -172,24 +230,26 @@ class _FusedConv:
 
     def __init__(self, conv: nn.Conv2d, dtype: torch.dtype) -> None:
         self.padding = list(conv.padding)
-        self.bias = conv.bias.detach().to(dtype)
+        self.stride = list(conv.stride)
+        self.bias = None if conv.bias is None else conv.bias.detach().to(dtype)
         weight = conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
         # Re-laying the weights out once here, rather than on every call, is worth ~15% at bf16.
         self.weight = torch._C._nn.mkldnn_reorder_conv2d_weight(
-            weight.to_mkldnn(), self.padding, [1, 1], [1, 1], 1, None
+            weight.to_mkldnn(), self.padding, self.stride, [1, 1], 1, None
         )
 
     def __call__(self, x: torch.Tensor, alpha: float | None = None, add: torch.Tensor | None = None) -> torch.Tensor:
         ops = torch.ops.mkldnn
         if add is not None:
             return ops._convolution_pointwise.binary(
-                x, add, self.weight, self.bias, self.padding, [1, 1], [1, 1], 1, "add", None, None, [], None
+                x, add, self.weight, self.bias, self.padding, self.stride, [1, 1], 1, "add", None, None, [], None
             )
         if alpha is not None:
+            # LeakyReLU with slope 0 is ReLU (FFDNet's blocks), which oneDNN fuses the same way.
             return ops._convolution_pointwise(
-                x, self.weight, self.bias, self.padding, [1, 1], [1, 1], 1, "leaky_relu", [alpha], ""
+                x, self.weight, self.bias, self.padding, self.stride, [1, 1], 1, "leaky_relu", [alpha], ""
             )
-        return ops._convolution_pointwise(x, self.weight, self.bias, self.padding, [1, 1], [1, 1], 1, "none", [], "")
+        return ops._convolution_pointwise(x, self.weight, self.bias, self.padding, self.stride, [1, 1], 1, "none", [], "")
 
 
 class FusedGenerator:
@@ -224,12 +284,63 @@ class FusedGenerator:
         return F.pixel_shuffle(self.tail(h), 2)
 
 
+class FusedFFDNet:
+    """``srgan.models.ffdnet.FFDNet`` as fused oneDNN calls on CPU: ``(noisy, sigma)`` channels_last of ``dtype``
+    in, the denoised images out. Each residual block's ReLU fuses into its first convolution and its sum into its
+    second, and ``noisy − noise`` into the exit convolution (its weights negated, the unshuffled input added), so
+    the only elementwise passes left are the U-Net's skip sums. Like ``FusedGenerator``, not an ``nn.Module``."""
+
+    def __init__(self, net: nn.Module, dtype: torch.dtype) -> None:
+        def blocks(seq: nn.Sequential) -> list[tuple[_FusedConv, _FusedConv]]:
+            return [(_FusedConv(b.conv1, dtype), _FusedConv(b.conv2, dtype)) for b in seq]
+
+        self.dtype = dtype
+        self.stride = net.stride
+        self.entry = _FusedConv(net.entry, dtype)
+        self.encoders = [blocks(e) for e in net.encoders]
+        self.downs = [_FusedConv(d, dtype) for d in net.downs]
+        self.body = blocks(net.body)
+        self.ups = [_FusedConv(u, dtype) for u in net.ups]
+        self.decoders = [blocks(d) for d in net.decoders]
+        negated = copy.deepcopy(net.exit)
+        with torch.no_grad():
+            negated.weight.neg_()
+        self.exit = _FusedConv(negated, dtype)
+
+    @staticmethod
+    def _blocks(blocks: list[tuple[_FusedConv, _FusedConv]], x: torch.Tensor) -> torch.Tensor:
+        for conv1, conv2 in blocks:
+            x = conv2(conv1(x, alpha=0.0), add=x)
+        return x
+
+    def __call__(self, noisy: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        from srgan.models.ffdnet import FACTOR, network_input
+
+        unshuffled, x = network_input(noisy, sigma, self.stride)
+        x = self.entry(x.contiguous(memory_format=torch.channels_last))
+        skips = []
+        for blocks, down in zip(self.encoders, self.downs):
+            x = self._blocks(blocks, x)
+            skips.append(x)
+            x = down(x)
+        x = self._blocks(self.body, x)
+        for up, blocks in zip(self.ups, self.decoders):
+            x = self._blocks(blocks, F.pixel_shuffle(up(x), 2) + skips.pop())
+        x = self.exit(x, add=unshuffled.contiguous(memory_format=torch.channels_last))
+        return F.pixel_shuffle(x, FACTOR)[..., : noisy.shape[-2], : noisy.shape[-1]]
+
+
 def _fused_ops_available() -> bool:
     return (
         torch.backends.mkldnn.is_available()
         and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
         and hasattr(torch._C._nn, "mkldnn_reorder_conv2d_weight")
     )
+
+
+def fallback_reason(prepared) -> str | None:
+    """Why ``prepare`` gave the plain network on the CPU rather than the fused one (None when it did not)."""
+    return getattr(prepared, "fallback_reason", None)
 
 
 # ---------------------------------------------------------------------------------------------- prepare
@@ -240,7 +351,8 @@ def prepare(net: nn.Module, kind: str, device: torch.device, precision: str, fus
     channels_last (N, C, H, W) tensor of ``dtype_of(precision)`` on ``device`` and returning the same.
 
     The generator gets its rewrites (and oneDNN fusion on CPU when ``fused``); the denoiser has no BN
-    and a U-Net with concatenations, so it only gets its dtype and layout.
+    and a U-Net with concatenations, so it only gets its dtype and layout. FFDNet (told σ: called as
+    ``net(x, sigma)``) has no BN either and gets oneDNN fusion on CPU (``FusedFFDNet``).
     """
     dtype = dtype_of(precision)
     if precision == "int8":
@@ -249,26 +361,47 @@ def prepare(net: nn.Module, kind: str, device: torch.device, precision: str, fus
         from srgan.infer.int8 import prepare_int8
 
         return prepare_int8(InferenceGenerator(net.cpu()).eval())
+    reason = None
+    takes_sigma = getattr(net, "takes_sigma", False)
+    if takes_sigma and fused and device.type == "cpu":
+        reason = "this PyTorch build has no oneDNN fused convolutions"
+        if _fused_ops_available():
+            try:
+                return _self_checked(FusedFFDNet(net.cpu().eval(), dtype), net.cpu().eval(), dtype, 0.1)
+            except (RuntimeError, ValueError) as exc:  # e.g. bf16 where oneDNN has no bf16 kernels
+                reason = str(exc).splitlines()[0]
+        log.info("%s: fused CPU kernels unavailable (%s); using the plain network", precision, reason)
     if kind != "denoiser":
         plain = InferenceGenerator(net.cpu()).eval()
-        if fused and device.type == "cpu" and _fused_ops_available():
-            try:
-                return _self_checked(FusedGenerator(plain, dtype), plain, dtype)
-            except (RuntimeError, ValueError) as exc:  # an unusual build: fall back, but say so
-                log.warning("fused CPU kernels unavailable (%s); using the plain network", str(exc).splitlines()[0])
+        if fused and device.type == "cpu":
+            reason = "this PyTorch build has no oneDNN fused convolutions"
+            if _fused_ops_available():
+                try:
+                    return _self_checked(FusedGenerator(plain, dtype), plain, dtype)
+                except (RuntimeError, ValueError) as exc:  # e.g. bf16 where oneDNN has no bf16 kernels
+                    reason = str(exc).splitlines()[0]
+            # Info only: ``auto`` probes bf16 on every CPU; srgan.infer.model tells users who chose it.
+            log.info("%s: fused CPU kernels unavailable (%s); using the plain network", precision, reason)
         net = plain
     net = copy.deepcopy(net).eval().to(device=device, dtype=dtype).to(memory_format=torch.channels_last)
     for p in net.parameters():
         p.requires_grad_(False)
+    if isinstance(net, InferenceGenerator) and device.type == "cpu":
+        net.strip_bytes = STRIP_BYTES
+        net.fallback_reason = reason
+    if takes_sigma and device.type == "cpu":
+        net.fallback_reason = reason
     return net
 
 
-def _self_checked(fused: FusedGenerator, plain: nn.Module, dtype: torch.dtype) -> FusedGenerator:
-    """Run a tiny input through both forms; a build whose fused ops misbehave raises here, not later."""
-    x = torch.rand(1, plain.config.in_channels, 12, 10, generator=torch.Generator().manual_seed(0))
+def _self_checked(fused, plain: nn.Module, dtype: torch.dtype, *sigma: float):
+    """Run a tiny input through both forms; a build whose fused ops misbehave raises here, not later.
+    ``sigma``: the noise level to tell a network that takes one."""
+    channels = getattr(plain.config, "in_channels", None) or plain.config.channels
+    x = torch.rand(1, channels, 12, 10, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        got = fused(x.to(dtype).contiguous(memory_format=torch.channels_last)).float()
-        want = plain(x)
+        got = fused(x.to(dtype).contiguous(memory_format=torch.channels_last), *sigma).float()
+        want = plain(x, *sigma)
     tolerance = 1e-3 if dtype == torch.float32 else 0.1
     if got.shape != want.shape or not (got - want).abs().max() <= tolerance:
         raise RuntimeError("fused kernels disagree with the plain network")

@@ -2,8 +2,9 @@
 
 The ONNX file holds the inference form of the network (BatchNorm folded, the sub-pixel tail of
 ``srgan.infer.fast``), fp32, with dynamic batch, height and width, weights inside the one file. Input
-``image``: N×C×H×W float in [0, 1]; output ``output``: N×C×(H·s)×(W·s), not clamped (clamp to
-[0, 1] before converting to pixels, as ``srgan.infer.model`` does). The export is checked before the file
+``image``: N×C×H×W float in [0, 1] (and for a denoiser told σ, FFDNet, ``sigma``: N floats on the same
+scale); output ``output``: N×C×(H·s)×(W·s), not clamped (clamp to [0, 1] before converting to pixels, as
+``srgan.infer.model`` does). The export is checked before the file
 is published: ONNX Runtime and PyTorch run a test image and their largest difference is reported.
 """
 
@@ -20,11 +21,14 @@ from srgan.errors import SrganError
 
 # Largest |ONNX Runtime − PyTorch| accepted on the test image (values are in [0, 1]).
 TOLERANCE = 1e-3
+# The σ a denoiser told σ is checked at: its speed and shapes do not depend on it.
+TEST_SIGMA = 0.1
 
 
 def print_models(as_json: bool = False, file=None) -> None:
     """One line per shipped model with the main facts of its card (or the cards as JSON)."""
     from srgan.infer.model import available_models, default_upscaler
+    from srgan.models import zoo
 
     file = file or sys.stdout  # looked up now: a default bound at import would outlive a redirected stdout
 
@@ -44,6 +48,8 @@ def print_models(as_json: bool = False, file=None) -> None:
         elif isinstance(data, dict):
             data = ", ".join(str(v) for v in data.values() if isinstance(v, str | int)) or json.dumps(data)
         facts = [card.get("kind", "?"), f"×{scale}" if scale else "", f"{card['steps']:,} steps" if isinstance(card.get("steps"), int) else ""]
+        if zoo.card_takes_sigma(card):
+            facts.append("told σ (FFDNet; --sigma, or estimated)")
         print(f"{card['name']}: " + ", ".join(f for f in facts if f), file=file)
         if data:
             print(f"    data: {data}", file=file)
@@ -88,24 +94,28 @@ def export_onnx(model: str, output: str | os.PathLike[str], opset: int = 17) -> 
     # Odd, non-square and not a multiple of the denoiser's stride: exercises every dynamic path.
     sample = torch.rand(1, channels, 37, 29, generator=torch.Generator().manual_seed(0))
     test = _test_image(channels)
+    names, axes, feed = ["image"], {"image": {0: "batch", 2: "height", 3: "width"}}, {"image": test}
+    if m.takes_sigma:  # σ is a second input, one value per image
+        sample = (sample, torch.tensor([TEST_SIGMA]))
+        names, axes["sigma"], feed["sigma"] = [*names, "sigma"], {0: "batch"}, np.array([TEST_SIGMA], np.float32)
     with atomic_path(out) as tmp:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             # The TorchScript exporter: it needs no extra packages and keeps height and width symbolic
             # through the denoiser's pad-and-crop; torch.export's exporter would need onnxscript too.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                net, (sample,), str(tmp), dynamo=False, opset_version=opset,
-                input_names=["image"], output_names=["output"],
-                dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "out_height", 3: "out_width"}},
+                net, sample if isinstance(sample, tuple) else (sample,), str(tmp), dynamo=False, opset_version=opset,
+                input_names=names, output_names=["output"],
+                dynamic_axes={**axes, "output": {0: "batch", 2: "out_height", 3: "out_width"}},
             )
         try:
             onnx.checker.check_model(str(tmp))
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-            got = session.run(None, {"image": test})[0]
+            got = session.run(None, feed)[0]
         except Exception as exc:  # noqa: BLE001 - any failure here means the file is not usable
             raise SrganError(f"{out}: the exported model does not run in ONNX Runtime ({type(exc).__name__}: {str(exc)[:200]})") from None
         with torch.no_grad():
-            want = m.network(torch.from_numpy(test)).numpy()
+            want = m.network(*(torch.from_numpy(v) for v in feed.values())).numpy()
         if got.shape != want.shape:
             raise SrganError(f"{out}: ONNX output shape {got.shape} differs from PyTorch's {want.shape}")
         diff = float(np.abs(got - want).max())
@@ -134,6 +144,9 @@ def _exportable(m):
 
     if m.kind != "denoiser":
         return InferenceGenerator(m.network).eval()
+    if m.takes_sigma:
+        # FFDNet pads and crops itself; traced, its padding is always taken (by 0 when already a multiple).
+        return m.network.eval()
 
     class PaddedDenoiser(nn.Module):
         def __init__(self, net: nn.Module) -> None:

@@ -50,14 +50,21 @@ class Tiling:
         """(window size, window starts) along an axis of ``length`` input pixels.
 
         Windows all have one size (so shapes repeat and device memory is reused) and are spread
-        evenly: ``n = ⌈length / tile⌉`` windows of ``⌈length / n⌉ + 2·overlap``. Consecutive starts
+        evenly: ``n = ⌈length / tile⌉`` windows of ``⌈length / n⌉ + 2·overlap``, plus under ``align``
+        so that every window starts on a multiple of ``align``, the last one too. Consecutive starts
         are at most ``⌈length / n⌉`` apart, so neighbours overlap by at least ``2·overlap``.
+
+        Why every start: a network that pixel-unshuffles or downsamples (the denoisers) groups pixels
+        by their position modulo its stride, so a window shifted off that grid is a different input to
+        it: FFDNet's tiled output of a 200×180 image (tile 64, overlap 16) agreed with its untiled one to
+        37 dB PSNR when the last window started 4 pixels off its grid of 8, and to 62 dB aligned.
         """
         if not self.tile or length <= self.tile:
             return length, [0]
         n = math.ceil(length / self.tile)
         core = math.ceil(length / n)
-        size = min(length, _round_up(core + 2 * self.overlap, self.align))
+        want = core + 2 * self.overlap
+        size = min(length, want + (length - want) % self.align)  # length − size: a multiple of align
         if size == length:
             return length, [0]
         last = length - size
@@ -76,10 +83,6 @@ class Tiling:
                 t = ((distance - self.overlap / 2) / self.overlap).clamp(0, 1)
                 weight *= t * t * (3 - 2 * t)  # smoothstep: no kink where the ramp meets 0 or 1
         return weight.clamp_min(1e-6)
-
-
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
 
 
 

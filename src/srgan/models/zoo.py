@@ -137,12 +137,23 @@ class Arch:
     in_channels: int  # image channels read (3: RGB, 1: grey)
     out_channels: int  # image channels written
     width: int  # feature channels of the first convolution
-    blocks: int  # residual blocks (SRResNet's B) or convolutions per level (denoiser)
+    blocks: int  # residual blocks (SRResNet's B, FFDNet's per level) or convolutions per level (unet denoiser)
     stride: int  # total downsampling inside the network: inputs are padded to a multiple (1: none)
     arguments: dict = field(hash=False)  # the constructor's arguments, as a card's "architecture"
+    # The network class: "srresnet" | "unet" (the blind DenoisingAutoencoder) | "ffdnet" (told σ, srgan.models.ffdnet)
+    design: str = "srresnet"
+
+    @property
+    def takes_sigma(self) -> bool:
+        """Whether the network is told the noise level: ``net(noisy, sigma)`` rather than ``net(noisy)``."""
+        return self.design == "ffdnet"
 
     def build(self) -> nn.Module:
         """A freshly initialised network of this architecture."""
+        if self.design == "ffdnet":
+            from srgan.models.ffdnet import FFDNet
+
+            return FFDNet(**self.arguments)
         if self.kind == "denoiser":
             from srgan.models.denoiser import DenoisingAutoencoder
 
@@ -153,14 +164,21 @@ class Arch:
 
 
 def describe(state: dict[str, torch.Tensor]) -> Arch:
-    """The architecture of an SRResNet generator's or a denoiser's state dict."""
+    """The architecture of an SRResNet generator's or a denoiser's (blind U-Net or FFDNet) state dict."""
     try:
         if "stem.0.weight" in state:
             from srgan.models.denoiser import config_from_state_dict
 
             d = config_from_state_dict(state)
             return Arch(kind="denoiser", scale=1, in_channels=d.channels, out_channels=d.channels, width=d.widths[0],
-                        blocks=d.blocks_per_level, stride=2 ** (len(d.widths) - 1), arguments=d.to_dict())
+                        blocks=d.blocks_per_level, stride=2 ** (len(d.widths) - 1), arguments=d.to_dict(), design="unet")
+        if "entry.weight" in state:
+            from srgan.models import ffdnet
+
+            f = ffdnet.config_from_state_dict(state)
+            return Arch(kind="denoiser", scale=1, in_channels=f.channels, out_channels=f.channels, width=f.widths[0],
+                        blocks=f.blocks_per_level, stride=ffdnet.FACTOR * 2 ** (len(f.widths) - 1),
+                        arguments=f.to_dict(), design="ffdnet")
         if "head.weight" in state:
             from srgan.models.generator import config_from_state_dict
 
@@ -169,7 +187,13 @@ def describe(state: dict[str, torch.Tensor]) -> Arch:
                         width=g.channels, blocks=g.num_blocks, stride=1, arguments=g.to_dict())
     except ValueError as e:
         raise SrganError(f"state dict does not fit the architecture its keys suggest: {e}") from None
-    raise SrganError("state dict fits no srgan architecture (expected SRResNet or denoiser keys)")
+    raise SrganError("state dict fits no srgan architecture (expected SRResNet, denoiser or FFDNet keys)")
+
+
+def card_takes_sigma(card: ModelCard | dict) -> bool:
+    """Whether a card's model is told the noise level σ (an FFDNet), read off its ``architecture`` without torch."""
+    arch = card.architecture if isinstance(card, ModelCard) else card.get("architecture")
+    return isinstance(arch, dict) and arch.get("arch") == "ffdnet"
 
 
 def save_model(path: str | Path, model: nn.Module, card: ModelCard | dict, dtype: torch.dtype | None = None) -> None:

@@ -4,7 +4,8 @@ Routes:
 
 - ``GET /``: the page (HTML, CSS and JavaScript from ``static/``, nothing from elsewhere).
 - ``POST /api/upscale``, ``/api/denoise``, ``/api/restore``: a multipart form with the photo in
-  ``image`` and options named like the CLI's flags; the answer is the result image.
+  ``image`` and options named like the CLI's flags; the answer is the result image. A denoiser told σ
+  reports the σ it used (``sigma``, or estimated from the image) in ``X-Noise-Sigma``.
 - ``POST /api/bicubic``: the upload resized with MATLAB-style bicubic, the baseline the page compares
   an upscaled result against.
 - ``GET /api/models``: the model cards, ``default`` marking the ones that run when a request names none;
@@ -78,6 +79,14 @@ ImageField = Annotated[UploadFile, File(description="the photo: PNG, JPEG, WebP,
 FormatField = Annotated[Format, Form(description="encoding of the result")]
 TileField = Annotated[
     int | None, Form(ge=16, le=MAX_TILE, description="process in tiles of this many pixels (less memory)")
+]
+SigmaField = Annotated[
+    float | None,
+    Form(ge=0, le=1, allow_inf_nan=False, description=(
+        "the noise's standard deviation on the [0, 1] scale (0.1 is 25.5 of 255), for a denoiser told σ (FFDNet; "
+        "blind ones ignore it); omit it to estimate σ from the image. The σ used comes back in X-Noise-Sigma, "
+        "with X-Noise-Sigma-Source 'given' or 'estimated'"
+    )),
 ]
 
 IMAGE_RESPONSES: dict[int | str, dict] = {
@@ -257,9 +266,11 @@ class Responder:
         label: str,
         work: Callable[[Picture], Picture],
         check: Callable[[codec.Header], None],
+        headers: dict[str, str] | None = None,
     ) -> Response:
         """Read and check the upload (``check`` judges, from its header, what the request would make), then
-        run ``work`` on the worker and answer with the result, encoded as ``fmt``."""
+        run ``work`` on the worker and answer with the result, encoded as ``fmt``. ``headers``: filled in by
+        ``work`` (what it found out, e.g. the noise level), added to the answer's."""
         data = await image.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
             raise codec.UploadError(413, f"the upload is too large: the limit is {self.max_upload_mb:g} MB")
@@ -301,6 +312,7 @@ class Responder:
                 "X-Content-Type-Options": "nosniff",
                 # The upload's upright size, so a client can tell the scale and label its comparison.
                 "X-Source-Size": source_size,
+                **(headers or {}),
             },
         )
 
@@ -374,18 +386,20 @@ def _add_model_routes(app: FastAPI, catalog: Catalog, responder: Responder) -> N
     async def denoise(
         image: ImageField,
         model: Annotated[str | None, Form(description="a denoiser model (default: the first offered)")] = None,
+        sigma: SigmaField = None,
         tile: TileField = None,
         format: FormatField = "png",
     ) -> Response:
         name = catalog.pick(model, DENOISER_KINDS, "denoiser")
+        noise: dict[str, str] = {}
 
         def check(header: codec.Header) -> None:
             responder.check_output(header.width, header.height, format)
 
         def work(pic: Picture) -> Picture:
-            return jobs.denoise(catalog, pic, name, tile=tile)
+            return jobs.denoise(catalog, pic, name, tile=tile, sigma=sigma, report=noise)
 
-        return await responder.answer(image, format, "denoised", work, check)
+        return await responder.answer(image, format, "denoised", work, check, noise)
 
     @app.post("/api/restore", summary="Denoise, then optionally upscale", response_class=Response, responses=IMAGE_RESPONSES)
     async def restore(
@@ -395,6 +409,7 @@ def _add_model_routes(app: FastAPI, catalog: Catalog, responder: Responder) -> N
             str | None,
             Form(description="the upscaler to run after denoising (default: the one `srgan info` names; 'none': denoise only)"),
         ] = None,
+        sigma: SigmaField = None,
         tile: TileField = None,
         format: FormatField = "png",
     ) -> Response:
@@ -407,10 +422,12 @@ def _add_model_routes(app: FastAPI, catalog: Catalog, responder: Responder) -> N
         def check(header: codec.Header) -> None:
             responder.check_output(header.width * scale, header.height * scale, format)
 
-        def work(pic: Picture) -> Picture:
-            return jobs.restore(catalog, pic, denoiser_name, upscaler_name, tile=tile)
+        noise: dict[str, str] = {}
 
-        return await responder.answer(image, format, "restored", work, check)
+        def work(pic: Picture) -> Picture:
+            return jobs.restore(catalog, pic, denoiser_name, upscaler_name, tile=tile, sigma=sigma, report=noise)
+
+        return await responder.answer(image, format, "restored", work, check, noise)
 
 
 def _add_bicubic_route(app: FastAPI, responder: Responder) -> None:

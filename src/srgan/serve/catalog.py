@@ -49,7 +49,7 @@ class Catalog:
             import srgan
 
             for card in srgan.available_models():
-                self._cards[card["name"]] = dict(card)
+                self._cards[card["name"]] = {**card, "takes_sigma": zoo.card_takes_sigma(card)}
                 self._sources[card["name"]] = card["name"]
                 if not isinstance(card.get("scale"), int):
                     # The limits need every model's scale before it is loaded; a card without one is read
@@ -124,9 +124,10 @@ def _scale_of_weights(name: str) -> int:
 
 
 def card_of(model: Any) -> dict:
-    """The model's card, with the name, kind and scale the page needs always present."""
+    """The model's card, with the name, kind, scale and whether it is told σ (the page needs them) always present."""
     card = dict(getattr(model, "card", None) or {})
     card["name"] = model.name
     card["kind"] = model.kind
     card["scale"] = model.scale
+    card["takes_sigma"] = bool(getattr(model, "takes_sigma", False))
     return card

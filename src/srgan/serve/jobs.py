@@ -45,17 +45,34 @@ def upscale(catalog: Catalog, pic: Picture, model: str, *, outscale: float | Non
     return _upscaled(net, pic, output_size(*pic.pixels.shape[:2], net.scale, outscale), tile)
 
 
-def denoise(catalog: Catalog, pic: Picture, model: str, *, tile: int | None) -> Picture:
-    return _checked(catalog.get(model).denoise(pic, tile=tile))
+def denoise(catalog: Catalog, pic: Picture, model: str, *, tile: int | None, sigma: float | None = None,
+            report: dict[str, str] | None = None) -> Picture:
+    """``model``'s denoise of ``pic``; for a denoiser told σ, ``sigma`` or (None) σ estimated from ``pic``, and
+    the σ used goes into ``report`` as the X-Noise-Sigma headers."""
+    net = catalog.get(model)
+    return _checked(net.denoise(pic, tile=tile, sigma=noise_level(net, pic, sigma, report)))
 
 
-def restore(catalog: Catalog, pic: Picture, denoiser: str, upscaler: str | None, *, tile: int | None) -> Picture:
+def noise_level(net, pic: Picture, sigma: float | None, report: dict[str, str] | None = None) -> float | None:
+    """The σ ``net`` is told for ``pic`` (None for a blind denoiser), said in ``report``'s headers."""
+    if not getattr(net, "takes_sigma", False):
+        return None
+    source = "given" if sigma is not None else "estimated"
+    sigma = net.noise_sigma(pic, sigma)
+    if report is not None:
+        report.update({"X-Noise-Sigma": f"{sigma:.4f}", "X-Noise-Sigma-Source": source})
+    return sigma
+
+
+def restore(catalog: Catalog, pic: Picture, denoiser: str, upscaler: str | None, *, tile: int | None,
+            sigma: float | None = None, report: dict[str, str] | None = None) -> Picture:
     """Denoise, then upscale unless ``upscaler`` is None: ``srgan.restore``'s two steps, on this server's models.
+    ``sigma`` and ``report``: as :func:`denoise`'s.
 
     Composed here rather than calling ``srgan.restore`` because that loads models by name, and the
     server's models may come from files (or a test's loader) and are already loaded and kept.
     """
-    result = _checked(catalog.get(denoiser).denoise(pic, tile=tile))
+    result = denoise(catalog, pic, denoiser, tile=tile, sigma=sigma, report=report)
     if upscaler is not None:
         net = catalog.get(upscaler)
         result = _upscaled(net, result, output_size(*result.pixels.shape[:2], net.scale, None), tile)

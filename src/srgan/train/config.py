@@ -31,6 +31,9 @@ from typing_extensions import TypedDict, is_typeddict  # pydantic needs these, n
 from srgan.errors import SrganError
 
 KINDS = ("srresnet", "srgan", "denoiser")
+# denoiser.arch: unet (srgan.models.denoiser, blind) | ffdnet (srgan.models.ffdnet, told σ). Named here so the
+# schema stays free of torch; a test ties them to the models.
+DENOISER_ARCHS = ("unet", "ffdnet")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Keys whose values are paths: relative ones are resolved when read (see resolve_paths).
@@ -51,11 +54,15 @@ class GeneratorArgs(TypedDict, total=False):
 
 @with_config(ConfigDict(extra="forbid"))
 class DenoiserArgs(TypedDict, total=False):
-    """``denoiser:`` — the autoencoder's arguments (srgan.models.denoiser.DenoiserConfig)."""
+    """``denoiser:`` — which denoiser and its arguments (srgan.models.denoiser.DenoiserConfig for unet,
+    srgan.models.ffdnet.FFDNetConfig for ffdnet)."""
 
+    arch: str  # unet: the blind denoising autoencoder (the default) | ffdnet: told σ through a noise level map
     channels: int  # image channels: 3 (RGB) or 1 (grey)
     widths: list[int]  # feature channels per level, finest first; each further level halves the resolution
-    blocks_per_level: int  # 3×3 convolutions per level, in the encoder and the decoder alike
+    # unet: 3×3 convolutions per level, in the encoder and the decoder alike; ffdnet: residual blocks (two
+    # convolutions each) per level, in the encoder, the body and the decoder (DRUNet's nb)
+    blocks_per_level: int
 
 
 @dataclass(config=ConfigDict(extra="forbid"))
@@ -67,7 +74,7 @@ class TrainConfig:
     """
 
     # What is trained: srresnet (the generator on pixel MSE) | srgan (the generator on the perceptual loss,
-    # against a discriminator) | denoiser (the denoising autoencoder).
+    # against a discriminator) | denoiser (a denoiser, blind or told σ: denoiser.arch).
     kind: str = "srresnet"
 
     # --- data
@@ -261,7 +268,9 @@ class TrainConfig:
             # The targets are read with in_channels: another count would broadcast the loss over the wrong channels.
             raise SrganError(f"config: generator.out_channels must equal generator.in_channels ({g['in_channels']}), "
                              f"not {g['out_channels']}")
-        d = {"channels": 3, "widths": [48, 96, 192], "blocks_per_level": 2, **self.denoiser}
+        d = {"arch": "unet", "channels": 3, "widths": [48, 96, 192], "blocks_per_level": 2, **self.denoiser}
+        if d["arch"] not in DENOISER_ARCHS:
+            raise SrganError(f"config: denoiser.arch must be one of {', '.join(DENOISER_ARCHS)}, not {d['arch']!r}")
         if d["channels"] not in (1, 3):
             raise SrganError(f"config: denoiser.channels must be 1 (grey) or 3 (RGB), not {d['channels']}")
         if not d["widths"] or min(d["widths"]) < 1:
@@ -269,7 +278,8 @@ class TrainConfig:
         if d["blocks_per_level"] < 1:
             raise SrganError(f"config: denoiser.blocks_per_level must be a positive integer, not {d['blocks_per_level']}")
         stride = 2 ** (len(d["widths"]) - 1)
-        if self.kind == "denoiser" and self.crop < stride:
+        # ffdnet pads by reflection where it can and by replication where it cannot: any crop runs.
+        if self.kind == "denoiser" and d["arch"] == "unet" and self.crop < stride:
             # The denoiser reflect-pads its input to a multiple of its stride, which needs the padding under the size.
             raise SrganError(f"config: crop {self.crop} must be at least {stride} for a denoiser of {len(d['widths'])} "
                              "levels (denoiser.widths)")
@@ -306,6 +316,11 @@ class TrainConfig:
     def image_channels(self) -> int:
         """Channels of the images the run reads (1: grey, 3: RGB)."""
         return self.denoiser.get("channels", 3) if self.kind == "denoiser" else self.generator.get("in_channels", 3)
+
+    @property
+    def denoiser_arch(self) -> str:
+        """The denoiser's design (``denoiser.arch``): unet (blind) or ffdnet (told σ)."""
+        return self.denoiser.get("arch", "unet")
 
     @property
     def selection(self) -> str:

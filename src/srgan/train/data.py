@@ -243,15 +243,18 @@ class BatchSpec:
     seed: int = 0
     rank: int = 0
     degradation: RealDegradation | None = None  # SR: None is the benchmark's MATLAB bicubic
+    # Denoise: also return each crop's σ (an N-vector), for a denoiser that is told it (srgan.models.ffdnet).
+    with_sigma: bool = False
 
 
-def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (input, target) pair of float tensors in [0, 1] for one training step.
+def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Tensor, ...]:
+    """The (input, target) pair of float tensors in [0, 1] for one training step; (input, target, σ) for
+    denoising with ``spec.with_sigma``.
 
     For SR the input is the ×``scale`` MATLAB-bicubic downscale of the HR crop in uint8 mode, the exact
     degradation of the benchmark LR images, or with ``spec.degradation`` each crop's own draw of the
     real-photo pipeline (:func:`srgan.ops.realistic.degrade_real`, from the same step generator). For denoising it is the clean crop plus Gaussian noise with a
-    σ drawn per sample from ``noise_sigma``, clipped to [0, 1].
+    σ drawn per sample from ``noise_sigma``, clipped to [0, 1]; the same draws with or without ``with_sigma``.
     """
     rng = np.random.default_rng([spec.seed, step, spec.rank])
     idx = rng.integers(0, len(store), spec.batch_size)
@@ -267,7 +270,8 @@ def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Ten
     lo, hi = spec.noise_sigma
     sigma = torch.from_numpy(rng.uniform(lo, hi, spec.batch_size).astype(np.float32)).view(-1, 1, 1, 1)
     noise = torch.from_numpy(rng.standard_normal(hr.shape, dtype=np.float32))
-    return (hr + sigma * noise).clamp_(0, 1), hr
+    noisy = (hr + sigma * noise).clamp_(0, 1)
+    return (noisy, hr, sigma.view(-1)) if spec.with_sigma else (noisy, hr)
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -279,7 +283,7 @@ class StepBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return max(0, self.last - self.first)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         return make_batch(self.store, self.spec, self.first + i)
 
 

@@ -5,8 +5,9 @@ One loop serves the three kinds (``TrainConfig.kind``):
 - ``srresnet``: G minimises MSE(G(LR), HR); Adam(β1 = 0.9), lr 1e-4 (Ledig et al. 2017, Sec. 3.2).
 - ``srgan``: G starts from an SRResNet and minimises content + 10⁻³·(−log D(G(LR))); D minimises binary
   cross-entropy on HR (real) vs G(LR) (fake); lr 1e-4, then 1e-5 for the second half of the run.
-- ``denoiser``: the autoencoder minimises MSE (or L1) between its output and the clean image, on crops
-  with Gaussian noise whose σ is drawn per sample.
+- ``denoiser``: the denoiser minimises MSE (or L1) between its output and the clean image, on crops
+  with Gaussian noise whose σ is drawn per sample; a denoiser told σ (``denoiser.arch: ffdnet``) gets
+  each crop's σ as its noise level map (Zhang et al. 2018).
 
 A run folder holds everything about a run::
 
@@ -219,11 +220,12 @@ class Trainer:
 
     # --- one step
 
-    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
-        """One optimisation step on a batch of inputs ``lr`` (LR or noisy) and targets ``hr``: its losses."""
+    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor, sigma: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimisation step on a batch of inputs ``lr`` (LR or noisy) and targets ``hr``: its losses.
+        ``sigma``: each noisy crop's σ, for a denoiser that takes it."""
         cfg = self.cfg
         with autocast(self.device, self.precision):
-            sr = self.train_model(lr)
+            sr = self.train_model(lr) if sigma is None else self.train_model(lr, sigma)
         if self.state.disc is None:
             loss = F.l1_loss(sr.float(), hr) if cfg.kind == "denoiser" and cfg.denoise_loss == "l1" else F.mse_loss(sr.float(), hr)
             out = {"loss": loss.detach()}
@@ -372,6 +374,7 @@ class Trainer:
             kind="denoise" if cfg.kind == "denoiser" else "sr", batch_size=cfg.batch_size, crop=cfg.crop,
             scale=cfg.scale, noise_sigma=tuple(cfg.noise_sigma), seed=cfg.seed, rank=self.dist.rank,
             degradation=None if cfg.degradation is None else RealDegradation.from_dict(cfg.degradation),
+            with_sigma=getattr(self.state.model, "takes_sigma", False),
         )
         return store, spec, validator
 
@@ -382,12 +385,12 @@ class Trainer:
         busy, n0 = 0.0, 0  # seconds spent on training steps (data included) and images seen, since the last log
         last_metrics: dict = {}
         t_step = time.perf_counter()
-        for inp, target in batches(store, spec, s.step, cfg.steps, cfg.num_workers):
+        for inp, target, *sigma in batches(store, spec, s.step, cfg.steps, cfg.num_workers):
             s.step += 1
             lr_now = self._set_learning_rate()
             inp = inp.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             target = target.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            losses = self._train_step(inp, target)
+            losses = self._train_step(inp, target, sigma[0].to(self.device) if sigma else None)
             n0 += inp.shape[0]
             busy += time.perf_counter() - t_step
             if not all(math.isfinite(v) for v in losses.values()):

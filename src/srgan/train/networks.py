@@ -18,10 +18,14 @@ from srgan.train.config import TrainConfig
 def build_model(cfg: TrainConfig) -> nn.Module:
     """The network ``cfg.kind`` trains (the SRResNet generator or the denoiser), freshly initialised."""
     if cfg.kind == "denoiser":
-        from srgan.models.denoiser import DenoisingAutoencoder
+        args = {k: v for k, v in cfg.denoiser.items() if k != "arch"}
+        if cfg.denoiser_arch == "ffdnet":
+            from srgan.models.ffdnet import FFDNet as Denoiser
+        else:
+            from srgan.models.denoiser import DenoisingAutoencoder as Denoiser
 
         try:
-            return DenoisingAutoencoder(**cfg.denoiser)
+            return Denoiser(**args)
         except (TypeError, ValueError) as e:
             raise SrganError(f"config: denoiser: {e}") from None
     from srgan.models.generator import Generator

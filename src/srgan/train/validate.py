@@ -7,7 +7,8 @@ checkpoints by ``tools/select_checkpoint.py``) scores the very same images:
   (then the run's ``val_degradation`` preset, e.g. JPEG 75, for models of real photos);
   metrics PSNR and SSIM on Y (border of ``scale`` pixels removed) and hf_ratio (detail energy of SR over HR);
   NIQE too when the niqe rule needs it;
-- denoiser: each clean image with Gaussian noise of one of ``val_sigmas``; metrics PSNR and SSIM on RGB.
+- denoiser: each clean image with Gaussian noise of one of ``val_sigmas``; metrics PSNR and SSIM on RGB. A
+  denoiser told σ (ffdnet) is told the true σ of each image.
 
 Which validation is "best" is :func:`selection_score` under ``TrainConfig.selection`` (psnr, texture, niqe).
 Each validation also draws a panel of input | bicubic | output | target crops (``samples/step_N.png``).
@@ -94,6 +95,8 @@ class Validator:
         input to a multiple of its stride, which needs the padding to be under the size."""
         cfg = self.cfg
         if cfg.kind == "denoiser":
+            if cfg.denoiser_arch == "ffdnet":  # it replicates where reflection would not fit
+                return min(h, w) >= 11
             stride = 2 ** (len(cfg.denoiser.get("widths", [48, 96, 192])) - 1)
             return all(n >= 11 and (-n) % stride < n for n in (h, w))
         s = cfg.scale
@@ -114,11 +117,12 @@ class Validator:
 
     def _run(self, model: nn.Module, device: torch.device, precision: str) -> tuple[dict, list[np.ndarray]]:
         outputs = []
-        for _, inp, _, _ in self.items:
+        takes_sigma = getattr(model, "takes_sigma", False)
+        for _, inp, _, sigma in self.items:
             x = torch.from_numpy(inp).permute(2, 0, 1)[None].float().div(255).to(device)
             x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, precision):
-                y = model(x)
+                y = model(x, torch.tensor([sigma], device=device)) if takes_sigma else model(x)
             outputs.append((y.float().clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).cpu().numpy())
         if self.cfg.kind == "denoiser":
             return self._denoiser_metrics(outputs), outputs

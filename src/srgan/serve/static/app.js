@@ -104,7 +104,15 @@ function updateTask() {
   $("outscale-field").hidden = currentTask() !== "upscale";
   $("task-hint").textContent = task.hint;
   $("run").textContent = task.verb;
+  updateSigma();
   updateRunButton();
+}
+
+// The noise level is asked for only where it is used: a denoiser told σ (a blind one has no input for it).
+function updateSigma() {
+  const card = state.models.find((m) => m.name === $("model").value);
+  $("sigma-field").hidden = currentTask() === "upscale" || !(card && card.takes_sigma);
+  $("sigma").disabled = document.querySelector('input[name="sigma-mode"]:checked').value !== "value";
 }
 
 function updateRunButton() {
@@ -153,6 +161,8 @@ async function run() {
     fields.model = $("model").value;
   }
   if (taskName === "upscale" && $("outscale").value.trim()) fields.outscale = $("outscale").value.trim();
+  // No sigma field: the server estimates σ from the photo.
+  if (!$("sigma-field").hidden && !$("sigma").disabled && $("sigma").value.trim()) fields.sigma = $("sigma").value.trim();
 
   setBusy(true, `${task.busy}…`);
   hideError();
@@ -284,7 +294,9 @@ function showResult({ taskName, fields, result, before, size, source, seconds })
     : "Your photo as uploaded";
 
   const from = source ? `${source.w}×${source.h} → ` : "";
-  $("result-info").textContent = `${from}${size.w}×${size.h} · ${formatBytes(result.blob.size)} · ${seconds} s`;
+  const sigma = result.headers.get("X-Noise-Sigma");
+  const noise = sigma ? ` · σ ${Number(sigma).toFixed(3)} (${result.headers.get("X-Noise-Sigma-Source") || "given"})` : "";
+  $("result-info").textContent = `${from}${size.w}×${size.h} · ${formatBytes(result.blob.size)} · ${seconds} s${noise}`;
 
   const download = $("download");
   download.href = afterUrl;
@@ -387,7 +399,8 @@ function wire() {
   document.addEventListener("drop", (e) => chooseFile(e.dataTransfer.files[0]));
 
   for (const radio of document.querySelectorAll('input[name="task"]')) radio.addEventListener("change", updateTask);
-  $("model").addEventListener("change", updateRunButton);
+  $("model").addEventListener("change", () => { updateSigma(); updateRunButton(); });
+  for (const radio of document.querySelectorAll('input[name="sigma-mode"]')) radio.addEventListener("change", updateSigma);
   $("run").addEventListener("click", run);
 
   const stage = $("stage");
