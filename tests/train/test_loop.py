@@ -159,6 +159,19 @@ def test_ffdnet_trains_on_each_crops_sigma_exports_and_resumes_exactly(tmp_path,
     assert "val_psnr_rgb" in json.loads((full / "metrics.jsonl").read_text().splitlines()[-1])
 
 
+def test_a_longer_denoiser_run_starts_from_a_shorter_ones_weights(tmp_path, image_folder):
+    kw = dict(kind="denoiser", denoiser={"arch": "ffdnet", "widths": [8, 16], "blocks_per_level": 1}, crop=16,
+              denoise_loss="l1", val=None)
+    short = train(tiny_cfg(image_folder, **kw, steps=2), out=tmp_path / "short").run_dir
+    start, _ = zoo.load_state(short / "model.safetensors")
+    # one Adam step of lr 1e-9 moves each weight by about 1e-9: the run stands where init_generator put it
+    longer = train(tiny_cfg(image_folder, **kw, steps=1, lr=1e-9, init_generator=str(short / "model.safetensors")),
+                   out=tmp_path / "longer").run_dir
+    assert max_diff(weights(longer, "denoiser"), start) < 1e-6
+    fresh = train(tiny_cfg(image_folder, **kw, steps=1, lr=1e-9, seed=4), out=tmp_path / "fresh").run_dir
+    assert max_diff(weights(fresh, "denoiser"), start) > 1e-2
+
+
 def test_a_finished_run_resumed_does_nothing(tmp_path, image_folder, capsys):
     run = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "run").run_dir
     before = (run / "metrics.jsonl").read_text()

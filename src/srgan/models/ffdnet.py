@@ -32,10 +32,10 @@ full resolution, which costs 4× per layer there, and it has 64 to 512 channels.
 Cost, for the default ``widths = (48, 96, 192)`` and ``blocks_per_level = 1``: 59,100 multiply-adds per output
 pixel, against 334,400 for the DenoisingAutoencoder (48/96/192 with two convolutions per level, its first level
 at full resolution), 5.7× fewer; each level's convolutions cost the same per output pixel (the width doubles
-as the pixels quarter). Counted and timed by ``benchmarks/denoise_speed.py``: 5.6× the old denoiser's output
-MP/s in fp32 and 4.9× in bf16 on a 2-core Xeon. Wider or deeper settings were slower than 4× the old
-denoiser ((64, 128, 256): 104,000 MACs, 2.7–4.1×) or learned more slowly in short CPU runs
-((32, 64, 128, 256) with two blocks: 69,400 MACs); the 600-step CPU probes of this session were not yet recorded when it ended.
+as the pixels quarter). Counted and timed by ``benchmarks/denoise_speed.py``: 4.9–5.0× the old denoiser's
+output MP/s in fp32 and 4.3–4.8× in bf16 on a 2-core Xeon. Wider settings missed 4× ((64, 128, 256): 104,000
+MACs, 2.7–4.8×) and a deeper one learned more slowly in short CPU runs ((32, 64, 128, 256) with two blocks:
+69,400 MACs); records/training/denoiser-ffdnet-probe has the numbers.
 
 Inputs: N×C×H×W in [0, 1], any H and W (padded to a multiple of :attr:`FFDNet.stride` and cropped back), and
 σ on the same [0, 1] scale (σ 0.1 is 25.5 levels of 255), one per image.

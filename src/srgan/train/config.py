@@ -119,7 +119,7 @@ class TrainConfig:
     ema_decay: float = 0.0
 
     # --- srgan: the perceptual loss l = content + adversarial_weight · (−log D(G(LR))) [+ the extra terms below]
-    init_generator: str | None = None  # the starting generator: an srresnet run folder, .safetensors or checkpoint
+    init_generator: str | None = None  # the starting network: a run folder, .safetensors or checkpoint of the same architecture
     content_loss: str = "effnet"  # mse | vgg22 | vgg54 (VGG19 φ2,2 / φ5,4, need vgg_weights) | effnet (EfficientNet-Lite0)
     # Factor on both feature maps before their MSE; None: the backbone's own (1/12.75 for VGG as in the paper,
     # 1.0 for effnet). Smaller values give the adversarial term more say.

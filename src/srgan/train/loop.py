@@ -151,8 +151,8 @@ class Trainer:
         model = build_model(cfg).to(self.device).to(memory_format=torch.channels_last)
         disc = None
         # A fine-tune starts from init_generator: an srgan run from its SRResNet, an srresnet run for real photos
-        # from the bicubic-trained one.
-        if cfg.init_generator and not resume and cfg.kind != "denoiser":
+        # from the bicubic-trained one, a longer denoiser run from a shorter one's weights.
+        if cfg.init_generator and not resume:
             load_init_generator(model, cfg.init_generator)
         if cfg.kind == "srgan":
             from srgan.models.discriminator import Discriminator
