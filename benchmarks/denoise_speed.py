@@ -2,8 +2,10 @@
 
 Both run as users run them: the public API on a uint8 RGB array, conversions and default tiling included, once
 per precision asked for (default fp32 and bf16; the same precision for both, so the ratio compares designs, not
-arithmetic). The old model is the shipped ``denoiser`` (or ``--old``); the new one is an FFDNet of the default
-architecture with random weights (speed does not depend on their values), or a trained one (``--new``). FFDNet
+arithmetic). The old model is the blind U-Net that shipped as ``denoiser`` before issue 20 (widths 48/96/192,
+two convolutions per level, records/training/denoiser-r1), built with random weights, or a model file
+(``--old``); the new one is an FFDNet of the default architecture with random weights, or a trained one
+(``--new``, for example the shipped ``denoiser``). Speed does not depend on the weights' values. FFDNet
 is told σ 0.1, so the time is the network's; the noise estimate it runs when σ is not given
 (``srgan.ops.noise_level.estimate_sigma``) is timed on its own. The contestants alternate, round after round,
 and each is summarised by the median and the best of its rounds (the best is what a machine shared with other
@@ -13,7 +15,7 @@ convolution.
 Prints the CPU, the thread count, and for each precision the output MP/s of each model and the ratio new/old.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/denoise_speed.py [--size 256] [--rounds 7] [--threads 2]
-        [--precision fp32 bf16] [--old denoiser] [--new PATH | --widths 64 128 256 --blocks 1]
+        [--precision fp32 bf16] [--old PATH] [--new denoiser | --widths 64 128 256 --blocks 1]
 
 OMP_WAIT_POLICY=PASSIVE: on a CPU shared with other processes, OpenMP threads that spin while waiting for a
 descheduled peer cost the many short layers of both networks several times their compute.
@@ -34,6 +36,7 @@ from torch import nn
 import srgan
 from srgan.infer.autoprecision import cpu_name
 from srgan.models import zoo
+from srgan.models.denoiser import DenoisingAutoencoder
 from srgan.models.ffdnet import FFDNet, FFDNetConfig
 from srgan.ops.noise_level import estimate_sigma
 
@@ -64,22 +67,26 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7, help="timed rounds per contestant (after one warm-up)")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    p.add_argument("--old", default="denoiser", help="today's denoiser: a shipped name or a model file")
-    p.add_argument("--new", default=None, help="a trained FFDNet model file (default: random weights)")
+    p.add_argument("--old", default=None, help="the old denoiser: a model file (default: its architecture, random weights)")
+    p.add_argument("--new", default=None, help="a trained FFDNet: a shipped name or a model file (default: random weights)")
     p.add_argument("--widths", type=int, nargs="+", default=list(default.widths), help="random FFDNet: widths")
     p.add_argument("--blocks", type=int, default=default.blocks_per_level, help="random FFDNet: blocks per level")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
-        new_path = a.new
+        new_path, old_path = a.new, a.old
+        torch.manual_seed(0)
         if new_path is None:
-            torch.manual_seed(0)
             new_path = Path(tmp) / "ffdnet-random.safetensors"
             zoo.save_model(new_path, FFDNet(widths=a.widths, blocks_per_level=a.blocks), {"kind": "denoiser", "scale": 1})
+        if old_path is None:
+            old_path = Path(tmp) / "denoiser-r1-random.safetensors"
+            old = DenoisingAutoencoder(channels=3, widths=(48, 96, 192), blocks_per_level=2)
+            zoo.save_model(old_path, old, {"kind": "denoiser", "scale": 1, "name": "denoiser-r1 (random weights)"})
         models = {}
         for prec in a.precision:
-            models[("old", prec)] = srgan.load(a.old, device="cpu", precision=prec)
+            models[("old", prec)] = srgan.load(old_path, device="cpu", precision=prec)
             models[("new", prec)] = srgan.load(new_path, device="cpu", precision=prec)
     old_net, new_net = models[("old", a.precision[0])].network, models[("new", a.precision[0])].network
     macs = {"old": macs_per_pixel(old_net), "new": macs_per_pixel(new_net, 0.1)}

@@ -67,7 +67,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     results = evaluate(
         a.model, datasets, scale=a.scale, noise=a.noise, device=a.device, precision=a.precision,
         max_images=a.max_images, per_image_csv=a.csv, peers_dir=a.peers, with_niqe=not a.no_niqe,
-        degrade=a.degrade,
+        degrade=a.degrade, sigma_given=a.sigma_given,
     )
     if a.json:
         import json
@@ -363,6 +363,8 @@ def _add_evaluate_parser(sub) -> None:
     e.add_argument("--data", nargs="+", action="append", required=True, metavar="DATASET", help="one or more datasets (repeat the flag to add more)")
     e.add_argument("--scale", type=int, default=4, help="upscaling factor")
     e.add_argument("--noise", type=float, nargs="+", metavar="SIGMA", help="for a denoiser: Gaussian σ on [0,1] (default 0.1 0.2 0.4 0.5)")
+    e.add_argument("--sigma-given", action="store_true", help="with --noise, tell a denoiser that has a noise-level "
+                   "input the true σ (default: it estimates σ from each noisy image, as srgan denoise without --sigma)")
     e.add_argument("--json", action="store_true", help='print one JSON object {"results": [...]} on stdout')
     e.add_argument("--csv", metavar="FILE", help="also write per-image metrics to this CSV file")
     e.add_argument("--max-images", type=int, metavar="N", help="only the first N images of each dataset")

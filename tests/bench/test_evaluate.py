@@ -174,3 +174,34 @@ def test_degrade_presets_feed_the_model_a_worse_input_and_blockiness_sees_jpeg(t
     assert "blockiness" in out.splitlines()[0] and "blur-noise-jpeg70" in out
     assert main(["evaluate", "--data", str(folder), "--degrade", "jpeg10"]) == 2
     assert "--degrade" in capsys.readouterr().err
+
+
+def test_a_denoiser_with_a_noise_input_estimates_sigma_unless_told(tmp_path, capsys, monkeypatch):
+    from srgan.models import zoo
+    from srgan.models.ffdnet import FFDNet
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = FFDNet(widths=(8, 16), blocks_per_level=1)
+    path = tmp_path / "tiny-ffdnet.safetensors"
+    zoo.save_model(path, net, {"kind": "denoiser", "scale": 1, "architecture": net.config.to_dict()})
+    from srgan.infer.model import Model
+
+    told = []
+    run_fitting = Model._run_fitting
+
+    def spy(self, pixels, tiling, precision, progress, sigma):
+        told.append(sigma)
+        return run_fitting(self, pixels, tiling, precision, progress, sigma)
+
+    monkeypatch.setattr(Model, "_run_fitting", spy)
+    folder = _flat(tmp_path, n=2, gray_one=False)
+    given = evaluate(str(path), [str(folder)], noise=[0.2], device="cpu", sigma_given=True)
+    assert told == [0.2, 0.2] and given[0]["sigma_input"] == "given"
+    told.clear()
+    estimated = evaluate(str(path), [str(folder)], noise=[0.2], device="cpu")
+    assert estimated[0]["sigma_input"] == "estimated" and estimated[0]["sigma"] == 0.2
+    assert len(told) == 2 and all(s != 0.2 and 0.15 < s < 0.25 for s in told)  # the estimator's, within 25 %
+    assert main(["evaluate", "--model", "bicubic", "--data", str(folder), "--sigma-given"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sigma-given applies to denoiser models only" in err[0]

@@ -142,6 +142,22 @@ def test_clean_prob_one_gives_the_benchmark_bicubic_and_the_pipeline_departs_fro
     assert min(gaps) < 35  # blur, noise and JPEG visibly change the input
 
 
+def test_final_jpeg_last_puts_the_blocks_on_the_lr_grid():
+    hr = smooth_image(256, 256)
+    # only the final stage: no first or second order, no sinc, JPEG 30
+    quiet = {"blur": {"prob": 0.0}, "resize_prob": [0.0, 0.0, 1.0], "noise": {"sigma": [0.0, 0.0], "gaussian_prob": 1.0},
+             "jpeg_quality": [95, 95]}
+    base = {"first": quiet, "second_order_prob": 0.0, "final_sinc_prob": 0.0, "final_jpeg_quality": [30, 30]}
+    last = RealDegradation.from_dict({**base, "final_jpeg_last_prob": 1.0})
+    first = RealDegradation.from_dict({**base, "final_jpeg_last_prob": 0.0})
+    on_grid = [blockiness(degrade_real(hr, 4, last, np.random.default_rng(s)), period=8, scale=1) for s in range(3)]
+    off_grid = [blockiness(degrade_real(hr, 4, first, np.random.default_rng(s)), period=8, scale=1) for s in range(3)]
+    # JPEG then ×¼ leaves its blocks 2 LR pixels wide and smoothed; ×¼ then JPEG leaves them at 8 LR pixels
+    assert min(on_grid) > max(off_grid) + 0.2
+    with pytest.raises(SrganError, match="final_jpeg_last_prob"):
+        RealDegradation.from_dict({"final_jpeg_last_prob": 1.5}).check()
+
+
 def test_config_from_nested_mappings_merges_and_refuses_mistakes():
     cfg = RealDegradation.from_dict({"clean_prob": 0.1, "second": {"blur": {"prob": 0.5}}, "first": {"jpeg_quality": [40, 90]}})
     cfg.check()

@@ -299,3 +299,21 @@ def test_real_photo_degradation_keys_are_checked_when_the_config_is_read(tmp_pat
         path.write_text(yaml.safe_dump({**base, **raw}))
         with pytest.raises(SrganError, match=key.replace(".", r"\.")):
             load_config(path)
+
+
+def test_set_reaches_into_the_degradation_at_any_depth():
+    from srgan.ops.realistic import RealDegradation
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(repo / "configs" / "srresnet_x4_real.yaml", None,
+                      ["degradation.final_jpeg_last_prob=1.0", "degradation.second.noise.sigma=[0.0, 0.03]"])
+    real = RealDegradation.from_dict(cfg.degradation)
+    assert real.final_jpeg_last_prob == 1.0 and real.second.noise.sigma == [0.0, 0.03]
+    # the YAML's other keys stay, the one beside the changed key included
+    assert real.clean_prob == 0.1 and real.second.noise.poisson_scale == [0.05, 1.0]
+    assert load_config(None, {"data": ["x"]}, ["degradation.clean_prob=0.5"]).degradation == {"clean_prob": 0.5}
+    for item, key in [("degradation.clean_prob.x=1", "degradation.clean_prob is not a mapping"),
+                      ("degradation.final_jpeg_last_prob=2", "degradation.final_jpeg_last_prob"),
+                      ("lr.x=1", "lr is not a mapping")]:
+        with pytest.raises(SrganError, match=key):
+            load_config(repo / "configs" / "srresnet_x4_real.yaml", None, [item])

@@ -82,6 +82,12 @@ def load_upscaler(model: str, scale: int, device: str, precision: str, peers_dir
     m = load(model, device=device, precision=precision)
     if m.kind != "denoiser" and m.scale != scale:
         raise SrganError(f"model {model} is ×{m.scale}, but --scale is {scale}")
+    if m.takes_sigma:
+        def told(pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
+            return m.run_array(pixels, sigma=sigma)
+
+        told.takes_sigma = True
+        return told, m.name, m.kind, m.card.get("backbone", "none")
     return m.run_array, m.name, m.kind, m.card.get("backbone", "none")
 
 
@@ -98,8 +104,12 @@ def evaluate(
     with_niqe: bool = True,
     per_image_rows: list[dict] | None = None,
     degrade: str = "bicubic",
+    sigma_given: bool = False,
 ) -> list[dict]:
     """Per-dataset means (a dict per dataset, or per dataset and σ for denoisers); see the module docstring.
+
+    A denoiser with a noise-level input estimates σ from each noisy image, as ``srgan denoise`` does without
+    ``--sigma``; ``sigma_given`` tells it the true σ instead (classical peers are always told it).
 
     Every image's metrics (dataset, image, model[, sigma] and each metric) go to ``per_image_csv`` and are
     appended to the list ``per_image_rows``, when given. ``with_niqe=False`` skips NIQE (the ``niqe``
@@ -113,9 +123,9 @@ def evaluate(
         raise SrganError(f"--degrade must be one of {', '.join(PRESETS)}, not {degrade!r}")
     fn, name, kind, backbone = load_upscaler(model, scale, device, precision, peers_dir)
     if kind == "denoiser":
-        results, rows = _evaluate_denoiser(fn, name, datasets, list(noise or DEFAULT_SIGMAS), max_images)
-    elif noise:
-        raise SrganError("--noise applies to denoiser models only")
+        results, rows = _evaluate_denoiser(fn, name, datasets, list(noise or DEFAULT_SIGMAS), max_images, sigma_given)
+    elif noise or sigma_given:
+        raise SrganError(f"{'--noise' if noise else '--sigma-given'} applies to denoiser models only")
     else:
         results, rows = _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe, degrade)
     if per_image_csv:
@@ -195,9 +205,16 @@ def _niqe_or_none(sr: np.ndarray, scale: int) -> float | None:
         return None
 
 
-def _evaluate_denoiser(fn, name, datasets, sigmas, max_images) -> tuple[list[dict], list[dict]]:
+def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, sigma_given=False) -> tuple[list[dict], list[dict]]:
     from srgan.ops.metrics import psnr_rgb, ssim_rgb
 
+    # what the denoiser knew of σ: "given" (told the true σ), "estimated" (from the noisy image) or "blind" (no input)
+    if getattr(fn, "needs_sigma", False):
+        mode = "given"
+    elif getattr(fn, "takes_sigma", False):
+        mode = "given" if sigma_given else "estimated"
+    else:
+        mode = "blind"
     results, rows = [], []
     for spec in datasets:
         ds_name, pairs = find_dataset(spec, 4)
@@ -210,17 +227,23 @@ def _evaluate_denoiser(fn, name, datasets, sigmas, max_images) -> tuple[list[dic
             m = {"noisy_psnr_rgb": [], "noisy_ssim_rgb": [], "psnr_rgb": [], "ssim_rgb": []}
             for (hr_path, _), hr in zip(pairs, clean):
                 noisy = add_gaussian_noise(hr, sigma, rng)
-                # Classical denoisers (peer:bm3d, peer:nlmeans) are told σ; learned ones are not.
-                out = _rgb(fn(noisy, sigma) if getattr(fn, "needs_sigma", False) else fn(noisy))
+                # Classical denoisers (peer:bm3d, peer:nlmeans) are told σ; learned ones with a noise-level input
+                # only when asked (else they estimate it); blind ones have nothing to be told.
+                if getattr(fn, "needs_sigma", False):
+                    out = _rgb(fn(noisy, sigma))
+                elif getattr(fn, "takes_sigma", False):
+                    out = _rgb(fn(noisy, sigma if sigma_given else None))
+                else:
+                    out = _rgb(fn(noisy))
                 vals = {
                     "noisy_psnr_rgb": psnr_rgb(noisy, hr, border=0), "noisy_ssim_rgb": ssim_rgb(noisy, hr, border=0),
                     "psnr_rgb": psnr_rgb(out, hr, border=0), "ssim_rgb": ssim_rgb(out, hr, border=0),
                 }
                 for k, v in vals.items():
                     m[k].append(v)
-                rows.append({"dataset": ds_name, "image": hr_path.name, "model": name, "sigma": sigma, **vals})
+                rows.append({"dataset": ds_name, "image": hr_path.name, "model": name, "sigma": sigma, "sigma_input": mode, **vals})
             results.append({
-                "dataset": ds_name, "model": name, "scale": 1, "images": len(pairs), "sigma": sigma,
+                "dataset": ds_name, "model": name, "scale": 1, "images": len(pairs), "sigma": sigma, "sigma_input": mode,
                 **{k: round(float(np.mean(v)), 4) for k, v in m.items()},
             })
     return results, rows
@@ -250,7 +273,7 @@ def print_table(results: list[dict], file=None) -> None:
     if not results:
         return
     if "sigma" in results[0]:
-        cols = ["dataset", "model", "sigma", "images", "noisy_psnr_rgb", "noisy_ssim_rgb", "psnr_rgb", "ssim_rgb"]
+        cols = ["dataset", "model", "sigma", "sigma_input", "images", "noisy_psnr_rgb", "noisy_ssim_rgb", "psnr_rgb", "ssim_rgb"]
     else:
         cols = ["dataset", "model", "scale", "images", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "hf_ratio", "niqe",
                 "seconds_per_mp"]

@@ -124,11 +124,12 @@ class Model:
             return check_sigma(sigma)
         return estimate_noise(_pixels_of(img))
 
-    def run_array(self, pixels: np.ndarray) -> np.ndarray:
-        """H×W×C uint8/uint16 → the model's output, same dtype and channels (for ``srgan evaluate``)."""
+    def run_array(self, pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
+        """H×W×C uint8/uint16 → the model's output, same dtype and channels (for ``srgan evaluate``); ``sigma``
+        as for :meth:`denoise`."""
         from srgan.io.picture import Picture
 
-        return self.process(Picture(pixels=np.ascontiguousarray(pixels))).pixels
+        return self.process(Picture(pixels=np.ascontiguousarray(pixels)), sigma=sigma).pixels
 
     # --------------------------------------------------------------------------------- the pipeline
 

@@ -186,13 +186,16 @@ class RealDegradation:
     second_order_prob: float = 1.0  # chance the second order runs (Real-ESRGAN: always)
     final_sinc_prob: float = 0.8  # chance of the sinc filter beside the final resize
     final_jpeg_quality: list[int] = field(default_factory=lambda: [30, 95])
+    # Chance the final JPEG comes after the final resize, its 8×8 blocks then on the LR's own grid as in a photo
+    # shared at the size it is upscaled from (Real-ESRGAN: either order, 0.5).
+    final_jpeg_last_prob: float = 0.5
     clean_prob: float = 0.0  # chance a crop gets the benchmark's MATLAB-bicubic LR instead (ours)
 
     def check(self) -> None:
         """Ranges and probabilities; one SrganError line naming the key."""
         _check_stage("degradation.first", self.first)
         _check_stage("degradation.second", self.second)
-        for name in ("second_order_prob", "final_sinc_prob", "clean_prob"):
+        for name in ("second_order_prob", "final_sinc_prob", "final_jpeg_last_prob", "clean_prob"):
             _check_prob(f"degradation.{name}", getattr(self, name))
         _check_range("degradation.final_jpeg_quality", self.final_jpeg_quality, 1, 100)
 
@@ -326,7 +329,7 @@ def degrade_real(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.rando
     quality = int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
     mode = RESIZE_MODES[int(rng.integers(len(RESIZE_MODES)))]
     # Real-ESRGAN's two final orders: resize + sinc then JPEG, or JPEG then resize + sinc.
-    if rng.random() < 0.5:
+    if rng.random() < cfg.final_jpeg_last_prob:
         img = resize_float(img, (h, w), mode)
         img = filter2d(img, sinc) if sinc is not None else img
         img = jpeg(np.clip(img, 0, 1), quality)

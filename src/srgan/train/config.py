@@ -415,13 +415,28 @@ def apply_set(raw: dict, item: str) -> None:
         raw.update(resolve_paths({key: _set_value(key, text, _field_types().get(key))}, Path.cwd()))
         return
     annotation = _field_types().get(top)  # None: an unknown key, reported with the others
-    if annotation is not None and not is_typeddict(annotation):
+    # A free-form mapping (degradation, checked by its own dataclass) takes a path of any depth:
+    # --set degradation.second.noise.sigma=[0.004,0.04]
+    free = annotation is not None and dict in _members(annotation)
+    if annotation is not None and not is_typeddict(annotation) and not free:
         raise SrganError(f"--set {key}: {top} is not a mapping")
+    if raw.get(top) is None and free:
+        raw[top] = {}
     if top not in raw:
         default = next((f for f in dataclasses.fields(TrainConfig) if f.name == top), None)
         raw[top] = dict(default.default_factory()) if default else {}
     if not isinstance(raw[top], dict):
         raise SrganError(f"--set {key}: {top} is not a mapping")
+    if free:
+        *path, last = sub.split(".")
+        raw[top] = node = dict(raw[top])
+        for i, part in enumerate(path):
+            child = node.get(part, {})
+            if not isinstance(child, dict):
+                raise SrganError(f"--set {key}: {top}.{'.'.join(path[:i + 1])} is not a mapping")
+            node[part] = node = dict(child)
+        node[last] = _set_value(key, text, None)
+        return
     hints = typing.get_type_hints(annotation) if annotation is not None else {}
     raw[top] = {**raw[top], sub: _set_value(key, text, hints.get(sub))}
 
