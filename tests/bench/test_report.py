@@ -48,6 +48,13 @@ def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, cap
     real_rows = (out / "results" / "real_per_image.csv").read_text().splitlines()
     assert {l.split(",")[3] for l in real_rows[1:]} == set(REAL_PRESETS)
     assert all(l.startswith("tiny,0.png,") for l in real_rows[1:])  # --quick: the first photo only
+    # A shipped denoiser told σ is reported both ways, each with its command.
+    from srgan.models import zoo
+
+    if "denoiser" in zoo.shipped_models():
+        den = text[text.index("## Denoising"):]
+        assert "| denoiser (ours, σ estimated) | " in den and "| denoiser (ours, σ given) | " in den
+        assert f"`srgan evaluate --model denoiser --sigma-given --data {data} --noise 0.1 0.2 0.4 0.5 --max-images 1`" in den
     if "h = " in text:  # NL-means ran (opencv-contrib installed): tuned h printed, rows in the table
         assert "| OpenCV NL-means (h tuned per σ) | " in text
         assert (out / "results" / "denoise_per_image.csv").read_text().count("\n") >= 5

@@ -118,8 +118,12 @@ def test_an_ffdnet_is_told_apart_from_the_blind_denoiser_and_round_trips(tmp_pat
         model, kind = zoo.build_from_state(state, card)
         assert kind == "denoiser" and torch.equal(model(x, 0.2), net(x, 0.2))
     assert zoo.card_takes_sigma(zoo.ModelCard.read(tmp_path / "f.safetensors"))
-    assert not zoo.card_takes_sigma(zoo.ModelCard.read(zoo.WEIGHTS_DIR / "denoiser.safetensors"))
+    blind = DenoisingAutoencoder(channels=1, widths=(8, 16), blocks_per_level=1)
+    zoo.save_model(tmp_path / "b.safetensors", blind, {"kind": "denoiser", "scale": 1, "architecture": blind.config.to_dict()})
+    assert not zoo.card_takes_sigma(zoo.ModelCard.read(tmp_path / "b.safetensors"))
     assert not zoo.card_takes_sigma({})
+    if (zoo.WEIGHTS_DIR / "denoiser.safetensors").is_file():  # since issue 20 the shipped denoiser is told σ
+        assert zoo.card_takes_sigma(zoo.ModelCard.read(zoo.WEIGHTS_DIR / "denoiser.safetensors"))
 
 
 def test_a_generator_is_srgan_only_when_its_card_says_so():

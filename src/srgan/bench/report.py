@@ -288,8 +288,8 @@ def denoise_section(datasets, quick, peers_root, device, denoisers, bm3d_images,
     den = {"target": target, "sigmas": sigmas, "tune_on": tune_on, "tune_images": tune_images, "h": {},
            "methods": [], "rows": [], "notes": [], "bm3d_images": bm3d_images, "max_images": max_images}
 
-    def add(key, title, model, sigmas, images):
-        res, rows, note = _measure(model, [target], noise=sigmas, max_images=images, peers_dir=peers_root, device=device)
+    def add(key, title, model, sigmas, images, **kw):
+        res, rows, note = _measure(model, [target], noise=sigmas, max_images=images, peers_dir=peers_root, device=device, **kw)
         if note:
             den["notes"].append(note)
             return
@@ -314,7 +314,15 @@ def denoise_section(datasets, quick, peers_root, device, denoisers, bm3d_images,
     else:
         den["notes"].append("BM3D skipped in --quick runs (tens of seconds per image); the full report runs it.")
     for name in denoisers:
-        add(name, f"{name} (ours)", name, sigmas, max_images)
+        from srgan.infer.model import load
+
+        if load(name, device="cpu", precision="fp32").takes_sigma:
+            # Users mostly do not know σ: the estimate is the headline, σ given the model's ceiling.
+            add(name, f"{name} (ours, σ estimated)", name, sigmas, max_images)
+            key = f"{name} --sigma-given"  # also the command's arguments after --model
+            add(key, f"{name} (ours, σ given)", name, sigmas, max_images, sigma_given=True)
+        else:
+            add(name, f"{name} (ours)", name, sigmas, max_images)
     if not denoisers:
         den["notes"].append("Ours: no denoiser is shipped yet (src/srgan/weights/denoiser.safetensors).")
     return den
