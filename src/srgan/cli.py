@@ -463,8 +463,8 @@ def _add_denoise_parser(sub) -> None:
     dn = _command(
         sub, "denoise", cmd_denoise, help="remove noise from photos (Gaussian noise, σ given or estimated)",
         description="Denoise images; same input, output and error rules as srgan upscale. A denoiser told the noise "
-        "level (FFDNet) uses --sigma, or estimates σ from each image and says so on stderr; the blind denoising "
-        "autoencoder (the shipped denoiser) needs neither.",
+        "level (FFDNet, the shipped denoiser) uses --sigma, or estimates σ from each image and says so on stderr; "
+        "a blind one (the denoising autoencoder of configs/denoiser.yaml) needs neither.",
     )
     _add_run_options(dn, _MODELS_HELP, "denoiser", "_denoised")
     _add_sigma_option(dn)

@@ -208,7 +208,8 @@ def _niqe_or_none(sr: np.ndarray, scale: int) -> float | None:
 def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, sigma_given=False) -> tuple[list[dict], list[dict]]:
     from srgan.ops.metrics import psnr_rgb, ssim_rgb
 
-    # what the denoiser knew of σ: "given" (told the true σ), "estimated" (from the noisy image) or "blind" (no input)
+    # What the denoiser knew of σ: "given" (told the true σ; classical peers always are), "estimated" (a learned
+    # one with a noise-level input, from the noisy image) or "blind" (no such input).
     if getattr(fn, "needs_sigma", False):
         mode = "given"
     elif getattr(fn, "takes_sigma", False):
@@ -227,14 +228,7 @@ def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, sigma_given=False
             m = {"noisy_psnr_rgb": [], "noisy_ssim_rgb": [], "psnr_rgb": [], "ssim_rgb": []}
             for (hr_path, _), hr in zip(pairs, clean):
                 noisy = add_gaussian_noise(hr, sigma, rng)
-                # Classical denoisers (peer:bm3d, peer:nlmeans) are told σ; learned ones with a noise-level input
-                # only when asked (else they estimate it); blind ones have nothing to be told.
-                if getattr(fn, "needs_sigma", False):
-                    out = _rgb(fn(noisy, sigma))
-                elif getattr(fn, "takes_sigma", False):
-                    out = _rgb(fn(noisy, sigma if sigma_given else None))
-                else:
-                    out = _rgb(fn(noisy))
+                out = _rgb(fn(noisy, sigma) if mode == "given" else fn(noisy))
                 vals = {
                     "noisy_psnr_rgb": psnr_rgb(noisy, hr, border=0), "noisy_ssim_rgb": ssim_rgb(noisy, hr, border=0),
                     "psnr_rgb": psnr_rgb(out, hr, border=0), "ssim_rgb": ssim_rgb(out, hr, border=0),

@@ -313,10 +313,11 @@ def denoise_section(datasets, quick, peers_root, device, denoisers, bm3d_images,
         add("bm3d", "BM3D (σ given)", "peer:bm3d", sigmas, bm3d_images)
     else:
         den["notes"].append("BM3D skipped in --quick runs (tens of seconds per image); the full report runs it.")
-    for name in denoisers:
-        from srgan.infer.model import load
+    from srgan.models import zoo
 
-        if load(name, device="cpu", precision="fp32").takes_sigma:
+    shipped = zoo.shipped_models()
+    for name in denoisers:
+        if zoo.card_takes_sigma(zoo.read_card(shipped[name])):
             # Users mostly do not know σ: the estimate is the headline, σ given the model's ceiling.
             add(name, f"{name} (ours, σ estimated)", name, sigmas, max_images)
             key = f"{name} --sigma-given"  # also the command's arguments after --model

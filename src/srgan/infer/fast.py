@@ -361,36 +361,33 @@ def prepare(net: nn.Module, kind: str, device: torch.device, precision: str, fus
         from srgan.infer.int8 import prepare_int8
 
         return prepare_int8(InferenceGenerator(net.cpu()).eval())
-    reason = None
     takes_sigma = getattr(net, "takes_sigma", False)
-    if takes_sigma and fused and device.type == "cpu":
+    if kind != "denoiser":
+        net = InferenceGenerator(net.cpu()).eval()
+    # The networks with a fused form: the generator (rewritten above) and FFDNet; the blind U-Net has none.
+    has_fused = kind != "denoiser" or takes_sigma
+    reason = None
+    if has_fused and fused and device.type == "cpu":
         reason = "this PyTorch build has no oneDNN fused convolutions"
         if _fused_ops_available():
+            plain = net.cpu().eval()
             try:
-                return _self_checked(FusedFFDNet(net.cpu().eval(), dtype), net.cpu().eval(), dtype, 0.1)
+                if takes_sigma:
+                    from srgan.models.ffdnet import CHECK_SIGMA
+
+                    return _self_checked(FusedFFDNet(plain, dtype), plain, dtype, CHECK_SIGMA)
+                return _self_checked(FusedGenerator(plain, dtype), plain, dtype)
             except (RuntimeError, ValueError) as exc:  # e.g. bf16 where oneDNN has no bf16 kernels
                 reason = str(exc).splitlines()[0]
+        # Info only: ``auto`` probes bf16 on every CPU; srgan.infer.model tells users who chose it.
         log.info("%s: fused CPU kernels unavailable (%s); using the plain network", precision, reason)
-    if kind != "denoiser":
-        plain = InferenceGenerator(net.cpu()).eval()
-        if fused and device.type == "cpu":
-            reason = "this PyTorch build has no oneDNN fused convolutions"
-            if _fused_ops_available():
-                try:
-                    return _self_checked(FusedGenerator(plain, dtype), plain, dtype)
-                except (RuntimeError, ValueError) as exc:  # e.g. bf16 where oneDNN has no bf16 kernels
-                    reason = str(exc).splitlines()[0]
-            # Info only: ``auto`` probes bf16 on every CPU; srgan.infer.model tells users who chose it.
-            log.info("%s: fused CPU kernels unavailable (%s); using the plain network", precision, reason)
-        net = plain
     net = copy.deepcopy(net).eval().to(device=device, dtype=dtype).to(memory_format=torch.channels_last)
     for p in net.parameters():
         p.requires_grad_(False)
+    if has_fused and device.type == "cpu":
+        net.fallback_reason = reason
     if isinstance(net, InferenceGenerator) and device.type == "cpu":
         net.strip_bytes = STRIP_BYTES
-        net.fallback_reason = reason
-    if takes_sigma and device.type == "cpu":
-        net.fallback_reason = reason
     return net
 
 

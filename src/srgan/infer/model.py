@@ -41,9 +41,6 @@ from srgan.infer.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, VALUES_PER_INPUT_P
 
 log = logging.getLogger(__name__)
 
-# σ the precision probe tells a network told σ: mid-range of training, though its speed does not depend on it.
-PROBE_SIGMA = 0.1
-
 def _dtype(precision: str) -> torch.dtype:
     from srgan.infer.fast import dtype_of
 
@@ -122,7 +119,7 @@ class Model:
             return None
         if sigma is not None:
             return check_sigma(sigma)
-        return estimate_noise(_pixels_of(img))
+        return estimate_noise(_as_picture(img)[0].pixels)
 
     def run_array(self, pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
         """H×W×C uint8/uint16 → the model's output, same dtype and channels (for ``srgan evaluate``); ``sigma``
@@ -134,18 +131,9 @@ class Model:
     # --------------------------------------------------------------------------------- the pipeline
 
     def _apply(self, img: Any, tile, tile_overlap, outscale, precision, sigma=None) -> Any:
-        from PIL import Image
-
-        from srgan.io.picture import Picture, from_array, from_pil, to_array, to_pil
-
-        options = {"tile": tile, "tile_overlap": tile_overlap, "outscale": outscale, "precision": precision, "sigma": sigma}
-        if isinstance(img, Picture):
-            return self.process(img, **options)
-        if isinstance(img, Image.Image):
-            return to_pil(self.process(from_pil(img), **options))
-        if isinstance(img, np.ndarray):
-            return to_array(self.process(from_array(img), **options))
-        raise SrganError(f"expected a PIL image or a NumPy uint8/uint16 array, got {type(img).__name__}")
+        pic, back = _as_picture(img)
+        return back(self.process(pic, tile=tile, tile_overlap=tile_overlap, outscale=outscale, precision=precision,
+                                 sigma=sigma))
 
     def process(self, pic, *, tile: int | None = None, tile_overlap: int | None = None,
                 outscale: float | None = None, precision: str | None = None, progress: bool = False,
@@ -233,8 +221,10 @@ class Model:
 
             prepared = self._prepare
             if self.takes_sigma:
+                from srgan.models.ffdnet import CHECK_SIGMA
+
                 # The probe calls the network on an image alone; its speed does not depend on σ's value.
-                prepared = lambda p: functools.partial(self._prepare(p), sigma=PROBE_SIGMA)  # noqa: E731
+                prepared = lambda p: functools.partial(self._prepare(p), sigma=CHECK_SIGMA)  # noqa: E731
             self.auto = choose(self.network, self.kind, prepared, self._in_channels(), self.scale)
         return self.auto
 
@@ -339,18 +329,19 @@ def estimate_noise(pixels: np.ndarray) -> float:
         raise SrganError(f"cannot estimate the noise level ({exc}); give sigma") from None
 
 
-def _pixels_of(img: Any) -> np.ndarray:
-    """The colour pixels of a Picture, PIL image or array, as ``Model`` runs them."""
+def _as_picture(img: Any):
+    """(``img`` as a Picture, the function that gives a result Picture back as ``img``'s kind) for a Picture,
+    a PIL image or an H×W[×C] uint8/uint16 array."""
     from PIL import Image
 
-    from srgan.io.picture import Picture, from_array, from_pil
+    from srgan.io.picture import Picture, from_array, from_pil, to_array, to_pil
 
     if isinstance(img, Picture):
-        return img.pixels
+        return img, lambda pic: pic
     if isinstance(img, Image.Image):
-        return from_pil(img).pixels
+        return from_pil(img), to_pil
     if isinstance(img, np.ndarray):
-        return from_array(img).pixels
+        return from_array(img), to_array
     raise SrganError(f"expected a PIL image or a NumPy uint8/uint16 array, got {type(img).__name__}")
 
 

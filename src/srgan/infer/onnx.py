@@ -21,8 +21,6 @@ from srgan.errors import SrganError
 
 # Largest |ONNX Runtime − PyTorch| accepted on the test image (values are in [0, 1]).
 TOLERANCE = 1e-3
-# The σ a denoiser told σ is checked at: its speed and shapes do not depend on it.
-TEST_SIGMA = 0.1
 
 
 def print_models(as_json: bool = False, file=None) -> None:
@@ -96,8 +94,10 @@ def export_onnx(model: str, output: str | os.PathLike[str], opset: int = 17) -> 
     test = _test_image(channels)
     names, axes, feed = ["image"], {"image": {0: "batch", 2: "height", 3: "width"}}, {"image": test}
     if m.takes_sigma:  # σ is a second input, one value per image
-        sample = (sample, torch.tensor([TEST_SIGMA]))
-        names, axes["sigma"], feed["sigma"] = [*names, "sigma"], {0: "batch"}, np.array([TEST_SIGMA], np.float32)
+        from srgan.models.ffdnet import CHECK_SIGMA
+
+        sample = (sample, torch.tensor([CHECK_SIGMA]))
+        names, axes["sigma"], feed["sigma"] = [*names, "sigma"], {0: "batch"}, np.array([CHECK_SIGMA], np.float32)
     with atomic_path(out) as tmp:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             # The TorchScript exporter: it needs no extra packages and keeps height and width symbolic

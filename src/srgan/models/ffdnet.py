@@ -51,6 +51,9 @@ from torch import nn
 
 ARCH = "ffdnet"  # the card's architecture["arch"], and the training config's denoiser.arch
 FACTOR = 2  # FFDNet's pixel-unshuffle factor
+# The σ a network is told where only its speed or its shapes are checked (precision probe, fused-kernel
+# self-check, ONNX export test): neither depends on the value.
+CHECK_SIGMA = 0.1
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ class FFDNetConfig:
         d = asdict(self)
         d["widths"] = list(self.widths)
         return {"arch": ARCH, **d}
+
+    @property
+    def stride(self) -> int:
+        """Inputs are padded to a multiple of this: the unshuffle, then each U-Net level halves."""
+        return FACTOR * 2 ** (len(self.widths) - 1)
 
 
 class ResBlock(nn.Module):
@@ -114,8 +122,7 @@ class FFDNet(nn.Module):
 
     @property
     def stride(self) -> int:
-        """Inputs are padded to a multiple of this: the unshuffle, then each U-Net level halves."""
-        return FACTOR * 2 ** (len(self.config.widths) - 1)
+        return self.config.stride
 
     def forward(self, noisy: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         """Noisy images in [0, 1] and σ (a float, or one value per image) → denoised estimate (not clamped)."""

@@ -177,7 +177,7 @@ def describe(state: dict[str, torch.Tensor]) -> Arch:
 
             f = ffdnet.config_from_state_dict(state)
             return Arch(kind="denoiser", scale=1, in_channels=f.channels, out_channels=f.channels, width=f.widths[0],
-                        blocks=f.blocks_per_level, stride=ffdnet.FACTOR * 2 ** (len(f.widths) - 1),
+                        blocks=f.blocks_per_level, stride=f.stride,
                         arguments=f.to_dict(), design="ffdnet")
         if "head.weight" in state:
             from srgan.models.generator import config_from_state_dict
