@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from srgan.models import zoo
 from srgan.train.config import load_config
@@ -146,3 +147,56 @@ def test_real_photo_bar_judges_blockiness_psnr_and_niqe_only_for_a_gan(monkeypat
     assert judge({**good, "jpeg50": preset(26.3, 6.5, 1.2)}, "psnr")["checks"]["blockiness_jpeg50"] is False
     assert judge({**good, "jpeg75": preset(25.4, 6.5, 1.05)}, "psnr")["checks"]["psnr_jpeg75"] is False
     assert judge({**good, "bicubic": preset(25.4, None, 1.0)}, "psnr")["checks"]["psnr_bicubic"] is False
+
+
+def test_real_photo_bar_reuses_only_numbers_measured_on_the_same_inputs(tmp_path):
+    import importlib.util
+
+    from srgan.errors import SrganError
+
+    spec = importlib.util.spec_from_file_location("default_bar", REPO / "tools" / "default_bar.py")
+    bar = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bar)
+    earlier = tmp_path / "bar.json"
+    numbers = {"cand": {"jpeg50": {"psnr_y": 1.0}}, "ref": {"jpeg50": {"psnr_y": 2.0}}, "peer": {"jpeg50": {"psnr_y": 3.0}}}
+    earlier.write_text(json.dumps({"data": [str(tmp_path)], "max_images": 5, "numbers": numbers}))
+    # the reference and the peer come back; the earlier candidate never does
+    assert bar.reusable(str(earlier), [str(tmp_path)], 5, ["ref", "peer"]) == {k: numbers[k] for k in ("ref", "peer")}
+    with pytest.raises(SrganError, match="max_images 5"):
+        bar.reusable(str(earlier), [str(tmp_path)], 10, ["ref", "peer"])
+    with pytest.raises(SrganError, match="measured on"):
+        bar.reusable(str(earlier), [str(tmp_path / "other")], 5, ["ref", "peer"])
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SrganError, match="not a default_bar --json result"):
+        bar.reusable(str(tmp_path / "bad.json"), [str(tmp_path)], 5, ["ref"])
+    # one line on stderr from the command itself
+    r = subprocess.run([sys.executable, str(REPO / "tools" / "default_bar.py"), "--real", "--model", "srresnet-x4",
+                        "--reuse", str(tmp_path / "bad.json")], capture_output=True, text=True)
+    if r.returncode != 2 or "needs ../shared" not in r.stderr:
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a default_bar --json result" in r.stderr
+
+
+def test_checkpoint_weights_writes_the_exported_or_the_raw_generator(tmp_path, image_folder):
+    import torch
+    from safetensors.torch import load_file
+
+    run = train(load_config(None, dict(kind="srresnet", data=[str(image_folder)], generator={"num_blocks": 1, "channels": 8},
+                                       crop=16, batch_size=2, steps=2, precision="fp32", checkpoint_every=2, val=None,
+                                       ema_decay=0.5)), out=tmp_path / "run").run_dir
+    ckpt_path = sorted((run / "checkpoints").glob("step_*.pt"))[-1]
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    tool = [sys.executable, str(REPO / "tools" / "checkpoint_weights.py"), str(ckpt_path)]
+    for extra, key in [([], "generator_ema"), (["--raw"], "generator")]:
+        out = tmp_path / f"{key}.safetensors"
+        r = subprocess.run([*tool, str(out), *extra], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        got = load_file(out)
+        assert got.keys() == ckpt["models"][key].keys() and all(torch.equal(got[k], ckpt["models"][key][k]) for k in got)
+    raw, ema = ckpt["models"]["generator"], ckpt["models"]["generator_ema"]
+    assert any(not torch.equal(raw[k], ema[k]) for k in raw)  # two different networks came out
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a checkpoint")
+    r = subprocess.run([sys.executable, str(REPO / "tools" / "checkpoint_weights.py"), str(bad), str(tmp_path / "x.safetensors")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a training checkpoint" in r.stderr
+    assert not (tmp_path / "x.safetensors").exists()

@@ -31,6 +31,10 @@ and on the clean bicubic inputs PSNR-Y within 1.5 dB of srresnet-x4; the same ar
 the same speed; both measured seconds per output megapixel are recorded); and a look at 1:1 crops (``--visual``).
 
     python tools/default_bar.py --real --model srresnet-x4-real --role psnr [--visual ok ...] [--write]
+
+The presets are seeded per image, so a later candidate on the same ``--data`` and ``--max-images`` can take
+srresnet-x4's and Real-ESRGAN's numbers from an earlier ``--json`` result (``--reuse FILE``) instead of spending
+another quarter of an hour on Real-ESRGAN.
 """
 
 from __future__ import annotations
@@ -75,13 +79,19 @@ def verdict(numbers: dict, model: str, reference: str, peer: str, max_drop: floa
 REAL_PRESETS = ("jpeg50", "jpeg75", "blur-noise-jpeg70")
 
 
-def measure_real(models: list[str], data: list[str], max_images: int | None, peer: str) -> dict[str, dict[str, dict]]:
+def measure_real(models: list[str], data: list[str], max_images: int | None, peer: str,
+                 reused: dict[str, dict] | None = None) -> dict[str, dict[str, dict]]:
     """{model: {preset: {psnr_y, niqe, blockiness, seconds_per_mp}}}, each preset's means over all of ``data``.
-    The peer (Real-ESRGAN, tens of seconds a photo on 2 cores) runs only the presets its NIQE is compared on."""
+    The peer (Real-ESRGAN, tens of seconds a photo on 2 cores) runs only the presets its NIQE is compared on.
+    A model in ``reused`` (numbers of an earlier run on the same inputs) is not measured again."""
     from srgan.bench.evaluate import evaluate
 
     out: dict[str, dict[str, dict]] = {}
     for name in models:
+        if name in (reused or {}):
+            out[name] = reused[name]
+            print(f"{name}: numbers reused from --reuse", flush=True)
+            continue
         out[name] = {}
         for preset in REAL_PRESETS if name == peer else (*REAL_PRESETS, "bicubic"):
             rows = evaluate(name, data, precision="fp32", max_images=max_images, degrade=preset, with_niqe=preset != "bicubic")
@@ -113,15 +123,39 @@ def verdict_real(numbers: dict, model: str, reference: str, peer: str, role: str
     return {"met": all(checks.values()), "checks": checks}
 
 
+def reusable(path: str, data: list[str], max_images: int | None, models: list[str]) -> dict[str, dict]:
+    """The reference's and the peer's numbers from an earlier ``--json`` result, when it measured the same inputs.
+
+    The presets are seeded per image, so the same data and image count give the same inputs and the same scores;
+    measuring Real-ESRGAN again costs about 15 minutes on 2 cores for ten photos. The candidate is always measured.
+    """
+    from pathlib import Path
+
+    from srgan.errors import SrganError
+
+    try:
+        earlier = json.loads(Path(path).read_text())
+        same = ([str(Path(d).resolve()) for d in earlier["data"]] == [str(Path(d).resolve()) for d in data]
+                and earlier["max_images"] == max_images)
+        numbers = earlier["numbers"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SrganError(f"--reuse {path}: not a default_bar --json result ({e})") from None
+    if not same:
+        raise SrganError(f"--reuse {path}: measured on {earlier['data']} (max_images {earlier['max_images']}), "
+                         f"not on {data} (max_images {max_images})")
+    return {m: numbers[m] for m in models if m in numbers}
+
+
 def main_real(a: argparse.Namespace) -> int:
     from srgan.models import zoo
 
     data = a.data or [str(BENCH / "BSD100")]
-    numbers = measure_real([a.model, a.reference, a.real_peer], data, a.max_images, a.real_peer)
+    reused = reusable(a.reuse, data, a.max_images, [a.reference, a.real_peer]) if a.reuse else {}
+    numbers = measure_real([a.model, a.reference, a.real_peer], data, a.max_images, a.real_peer, reused)
     result = {
         **verdict_real(numbers, a.model, a.reference, a.real_peer, a.role, a.visual),
         "role": a.role, "visual": a.visual, "visual_note": a.visual_note, "numbers": numbers,
-        "data": data, "max_images": a.max_images,
+        "data": data, "max_images": a.max_images, "reused": {m: a.reuse for m in reused},
         "rule": f"on {', '.join(REAL_PRESETS)} inputs: blockiness <= 1.10, PSNR-Y at most 0.5 dB below {a.reference}"
                 + (f", NIQE at most 0.3 above {a.real_peer}" if a.role == "gan" else " (NIQE recorded, not judged: a PSNR model)")
                 + f"; clean bicubic inputs: PSNR-Y within 1.5 dB of {a.reference}; {a.reference}'s architecture; "
@@ -156,12 +190,20 @@ def main() -> int:
     p.add_argument("--data", nargs="+", help="--real: datasets as for srgan evaluate (default BSD100)")
     p.add_argument("--max-images", type=int, help="--real: the first N images of each dataset")
     p.add_argument("--json", help="--real: also write the whole result to this file")
+    p.add_argument("--reuse", metavar="JSON", help="--real: take the reference's and the peer's numbers from an "
+                   "earlier --json result on the same --data and --max-images instead of measuring them again")
     a = p.parse_args()
     if not BENCH.is_dir():
         print(f"default_bar: {BENCH} not found (needs ../shared)", file=sys.stderr)
         return 2
     if a.real:
-        return main_real(a)
+        from srgan.errors import SrganError
+
+        try:
+            return main_real(a)
+        except SrganError as e:
+            print(f"default_bar: {e}", file=sys.stderr)
+            return 2
 
     from srgan.models import zoo
 

@@ -189,3 +189,24 @@ def test_presets_are_seeded_per_image_and_bicubic_is_the_identity():
     assert set(PRESETS) == {"bicubic", "jpeg50", "jpeg75", "blur-noise-jpeg70"}
     with pytest.raises(SrganError, match="unknown degradation"):
         apply_preset(lr, "jpeg10", preset_rng("a"))
+
+
+def test_jpeg_only_gives_the_bicubic_lr_saved_as_jpeg_and_leaves_other_runs_unchanged():
+    hr = smooth_image(96, 96)
+    bicubic = imresize_uint8(hr, scale=0.25)
+    only = RealDegradation(jpeg_only_prob=1.0, final_jpeg_quality=[40, 40])
+    out = degrade_real(hr, 4, only, np.random.default_rng(0))
+    assert np.array_equal(out, jpeg_of(bicubic, 40))
+    # a run that does not ask for the branch draws exactly what it drew before the branch existed
+    for s in range(3):
+        assert np.array_equal(degrade_real(hr, 4, RealDegradation(), np.random.default_rng(s)),
+                              degrade_real(hr, 4, RealDegradation(jpeg_only_prob=0.0), np.random.default_rng(s)))
+    picks = [np.array_equal(degrade_real(hr, 4, RealDegradation(jpeg_only_prob=0.5, final_jpeg_quality=[95, 95]),
+                                         np.random.default_rng(s)), jpeg_of(bicubic, 95)) for s in range(40)]
+    assert 8 <= sum(picks) <= 32  # about half the crops
+    with pytest.raises(SrganError, match="jpeg_only_prob"):
+        RealDegradation.from_dict({"jpeg_only_prob": -0.1}).check()
+
+
+def jpeg_of(u8: np.ndarray, quality: int) -> np.ndarray:
+    return np.clip(np.rint(jpeg(u8.astype(np.float32) / 255.0, quality) * 255.0), 0, 255).astype(np.uint8)

@@ -317,3 +317,19 @@ def test_set_reaches_into_the_degradation_at_any_depth():
                       ("lr.x=1", "lr is not a mapping")]:
         with pytest.raises(SrganError, match=key):
             load_config(repo / "configs" / "srresnet_x4_real.yaml", None, [item])
+
+
+def test_the_real_photo_gan_trains_on_its_start_s_degradation():
+    from srgan.ops.realistic import RealDegradation
+
+    repo = Path(__file__).resolve().parents[2]
+    psnr = load_config(repo / "configs" / "srresnet_x4_real.yaml")
+    gan = load_config(repo / "configs" / "srgan_x4_real.yaml")
+    assert gan.kind == "srgan" and gan.ema_decay and gan.artifact_weight and gan.select == "niqe"
+    assert gan.init_generator.endswith("srresnet-x4-real.safetensors")
+    assert (gan.hr_downscale, gan.val_degradation, gan.data, gan.exclude) == \
+        (psnr.hr_downscale, psnr.val_degradation, psnr.data, psnr.exclude)
+    # the GAN sees what its start saw: every final JPEG on the LR's 8×8 grid, 30 % sharp LR saved as JPEG
+    real = RealDegradation.from_dict(gan.degradation)
+    assert real == RealDegradation.from_dict(psnr.degradation)
+    assert (real.final_jpeg_last_prob, real.jpeg_only_prob, real.clean_prob) == (1.0, 0.3, 0.1)

@@ -84,7 +84,7 @@ def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     assert card["kind"] == "srgan" and card["backbone"].startswith("EfficientNet-Lite0")
     assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "content_shift": 4, "adversarial": 1e-3,
                                   "adversarial_shift": 0, "pixel": 0.5, "pixel_loss": "full", "grid": 0.0,
-                                  "artifact": 0.0}
+                                  "artifact": 0.0, "block_edge": 0.0}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
 
 
@@ -97,6 +97,20 @@ def test_adversarial_shift_and_lowpass_pixel_loss_train(tmp_path, image_folder):
     assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 2.0 * r["pixel"] + 30.0 * r["grid"], rel=1e-4)
     card = json.loads((run / "model.json").read_text())
     assert card["loss_weights"]["adversarial_shift"] == 5 and card["loss_weights"]["grid"] == 30.0 and card["loss_weights"]["pixel_loss"] == "lowpass"
+
+
+def test_block_edge_term_joins_a_real_photo_gan_s_loss_and_needs_the_degradation(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=2, crop=64, val=None, init_generator=str(pre / "model.safetensors"),
+                   content_loss="mse", degradation={"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20]},
+                   block_edge_weight=5.0)
+    run = train(cfg, out=tmp_path / "gan").run_dir
+    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["block_edge"] > 0  # a 64-px crop has one 32-px line each way, and a JPEG-20 tile steps across it
+    assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 5.0 * r["block_edge"], rel=1e-4)
+    assert json.loads((run / "model.json").read_text())["loss_weights"]["block_edge"] == 5.0
+    with pytest.raises(SrganError, match="block_edge_weight needs kind srgan and a degradation"):
+        tiny_cfg(image_folder, kind="srgan", crop=64, block_edge_weight=1.0)
 
 
 def test_srgan_rejects_a_generator_of_the_wrong_shape(tmp_path, image_folder):
@@ -251,3 +265,22 @@ def test_plot_writes_loss_and_psnr_curves(tmp_path, image_folder):
     for name in ("loss.png", "psnr.png"):
         assert Image.open(run / name).size[0] > 300
     assert main(["plot", str(tmp_path)]) == 1
+
+
+def test_srresnet_sr_loss_l1_trains_on_the_l1_distance_and_says_so_in_the_card(tmp_path, image_folder, monkeypatch):
+    import srgan.train.loop as loop
+
+    used = []
+    l1, mse = loop.F.l1_loss, loop.F.mse_loss
+    monkeypatch.setattr(loop.F, "l1_loss", lambda *a, **k: used.append("l1") or l1(*a, **k))
+    monkeypatch.setattr(loop.F, "mse_loss", lambda *a, **k: used.append("mse") or mse(*a, **k))
+    run = train(tiny_cfg(image_folder, sr_loss="l1", val=None), out=tmp_path / "l1").run_dir
+    assert used and set(used) == {"l1"}
+    assert json.loads((run / "model.json").read_text())["content_loss"] == "l1"
+    used.clear()
+    train(tiny_cfg(image_folder, val=None), out=tmp_path / "mse")
+    assert used and set(used) == {"mse"}  # the paper's MSE stays the default
+    with pytest.raises(SrganError, match="sr_loss"):
+        load_config(None, {"kind": "srgan", "data": ["x"], "sr_loss": "l1"})
+    with pytest.raises(SrganError, match="sr_loss must be mse or l1"):
+        load_config(None, {"data": ["x"], "sr_loss": "huber"})

@@ -80,3 +80,27 @@ def test_artifact_map_keeps_only_where_the_ema_model_is_closer_to_hr():
     loss.backward()
     expected = full * torch.sign(sr - hr) / sr.numel()
     assert torch.allclose(x.grad, expected, atol=1e-9)
+
+
+def test_block_edge_error_counts_only_steps_on_the_grid_beyond_hr_s():
+    from srgan.train.losses import block_edge_error
+
+    hr = torch.full((2, 3, 64, 64), 0.5)
+    tiled = hr.clone()
+    tiled[..., :, 32:] += 0.1  # a step across the column line at 32 that HR does not have
+    assert block_edge_error(hr, hr, 32) == 0
+    # one of the two lines (a column and a row) carries a 0.1 step on every pixel: mean excess 0.05
+    assert block_edge_error(tiled, hr, 32).item() == pytest.approx(0.05, abs=1e-6)
+    # the same step in HR (a true edge on the grid) costs nothing, and a softer one than HR's neither
+    assert block_edge_error(tiled, tiled, 32) == 0
+    assert block_edge_error(hr, tiled, 32) == 0
+    off = hr.clone()
+    off[..., :, 30:] += 0.1  # a step between columns 29 and 30: not on the grid
+    assert block_edge_error(off, hr, 32) == 0
+    rows = hr.clone()
+    rows[..., 32:, :] -= 0.1  # the sign of the step does not matter, rows count as columns do
+    assert block_edge_error(rows, hr, 32).item() == pytest.approx(0.05, abs=1e-6)
+    sr = tiled.clone().requires_grad_()
+    block_edge_error(sr, hr, 32).backward()
+    assert sr.grad[..., :, 31].abs().sum() > 0 and sr.grad[..., :, 10].abs().sum() == 0
+    assert block_edge_error(hr[..., :32, :32], hr[..., :32, :32], 32) == 0  # no line inside a 32-px crop

@@ -10,7 +10,8 @@ Two parts, both pure functions of arrays and a seeded ``numpy.random.Generator``
   random order. Every probability and range is a field of :class:`RealDegradation`, whose defaults are
   Real-ESRGAN's x4plus settings (noise given on our [0, 1] scale: their 1-30 of 255 is 0.004-0.118). Our
   additions: ``clean_prob`` (a crop keeps the benchmark's MATLAB bicubic LR, so the model stays faithful on clean
-  inputs) and ``second_order_prob`` (Real-ESRGAN always runs the second pass).
+  inputs), ``jpeg_only_prob`` (a crop gets that LR and then only a JPEG: a sharp photo downsized and saved) and
+  ``second_order_prob`` (Real-ESRGAN always runs the second pass).
 - **Fixed test degradations** :data:`PRESETS` (``jpeg50``, ``jpeg75``, ``blur-noise-jpeg70``): the benchmark's
   MATLAB-bicubic LR followed by what a shared photo goes through, each seeded by the caller so a benchmark is
   the same every time. ``srgan evaluate --degrade`` and the training validation use them.
@@ -190,12 +191,18 @@ class RealDegradation:
     # shared at the size it is upscaled from (Real-ESRGAN: either order, 0.5).
     final_jpeg_last_prob: float = 0.5
     clean_prob: float = 0.0  # chance a crop gets the benchmark's MATLAB-bicubic LR instead (ours)
+    # Chance a crop gets the MATLAB-bicubic LR and then only the final JPEG (quality from final_jpeg_quality): a sharp
+    # photo downsized with antialiasing and saved as JPEG, the commonest thing people upscale. In the full pipeline
+    # a JPEG nearly always lands on an image already blurred and noisy, whose blocks are flat steps; on a sharp
+    # image it leaves ringing and blocks a model so trained keeps drawing (records/training/srresnet-x4-real-r3).
+    # BSRGAN (Zhang et al. 2021) skips each degradation at random for the same reason. Ours; 0 draws nothing.
+    jpeg_only_prob: float = 0.0
 
     def check(self) -> None:
         """Ranges and probabilities; one SrganError line naming the key."""
         _check_stage("degradation.first", self.first)
         _check_stage("degradation.second", self.second)
-        for name in ("second_order_prob", "final_sinc_prob", "final_jpeg_last_prob", "clean_prob"):
+        for name in ("second_order_prob", "final_sinc_prob", "final_jpeg_last_prob", "clean_prob", "jpeg_only_prob"):
             _check_prob(f"degradation.{name}", getattr(self, name))
         _check_range("degradation.final_jpeg_quality", self.final_jpeg_quality, 1, 100)
 
@@ -321,6 +328,11 @@ def degrade_real(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.rando
     h, w = hr.shape[0] // scale, hr.shape[1] // scale
     if rng.random() < cfg.clean_prob:
         return imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale)
+    # Drawn only when asked for, so that runs without the branch keep their random stream (and their resumes).
+    if cfg.jpeg_only_prob and rng.random() < cfg.jpeg_only_prob:
+        quality = int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
+        lr = imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale).astype(np.float32) / 255.0
+        return np.clip(np.rint(jpeg(lr, quality) * 255.0), 0, 255).astype(np.uint8)
     img = hr.astype(np.float32) / 255.0
     img = _order(img, cfg.first, hr.shape[:2], rng)
     if rng.random() < cfg.second_order_prob:

@@ -30,7 +30,7 @@ def run_card(
         "content": 1.0, "content_feature_scale": content_feature_scale, "content_shift": cfg.content_shift,
         "adversarial": cfg.adversarial_weight, "adversarial_shift": cfg.adversarial_shift,
         "pixel": cfg.pixel_weight, "pixel_loss": cfg.pixel_loss, "grid": cfg.grid_weight,
-        "artifact": cfg.artifact_weight,
+        "artifact": cfg.artifact_weight, "block_edge": cfg.block_edge_weight,
     }
     return ModelCard(
         name=name,
@@ -41,7 +41,7 @@ def run_card(
         batch_size=cfg.batch_size * world,
         crop=cfg.crop,
         precision=precision,
-        content_loss=cfg.content_loss if srgan else ("mse" if cfg.kind == "srresnet" else cfg.denoise_loss),
+        content_loss=cfg.content_loss if srgan else (cfg.sr_loss if cfg.kind == "srresnet" else cfg.denoise_loss),
         backbone=backbone,
         loss_weights=loss_weights if srgan else None,
         data=cfg.data,

@@ -103,6 +103,9 @@ class TrainConfig:
     steps: int = 100_000  # optimisation steps of the whole run, counted across resumes
     generator: GeneratorArgs = field(default_factory=lambda: {"num_blocks": 16, "channels": 64})
     denoiser: DenoiserArgs = field(default_factory=lambda: {"channels": 3, "widths": [48, 96, 192], "blocks_per_level": 2})
+    # srresnet: the pixel loss between SR and HR. mse: the paper's. l1: Real-ESRNet's (Wang et al. 2021). On the
+    # faint JPEG-50 tiles a PSNR model leaves, 700 steps of L1 did no better than MSE (records/training/srresnet-x4-real-r4).
+    sr_loss: str = "mse"
 
     # --- optimisation (Adam; the paper: β1 0.9, lr 1e-4)
     lr: float = 1e-4  # learning rate at the start
@@ -143,6 +146,10 @@ class TrainConfig:
     # Weight of LDL's artifact loss (losses.artifact_loss, Liang et al. CVPR 2022), >= 0: L1 toward HR where SR's
     # residual is locally noisy and the EMA generator is closer to HR. Needs ema_decay > 0. 0: off (the paper).
     artifact_weight: float = 0.0
+    # Weight of losses.block_edge_error, >= 0: SR's steps beyond HR's across the JPEG block borders of the LR
+    # (an 8·scale-px grid from the crop's corner), which a perceptual fine-tune on JPEG inputs sharpens into
+    # tiles. Needs a real-photo degradation. 0: off (ours, not the paper's).
+    block_edge_weight: float = 0.0
     vgg_weights: str | None = None  # ImageNet VGG19 weights file for the vgg22/vgg54 content losses
 
     # --- denoiser
@@ -194,6 +201,10 @@ class TrainConfig:
             raise SrganError(f"config: precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise SrganError(f"config: device must be auto, cpu or cuda, not {self.device!r}")
+        if self.sr_loss not in ("mse", "l1"):
+            raise SrganError(f"config: sr_loss must be mse or l1, not {self.sr_loss!r}")
+        if self.sr_loss != "mse" and self.kind != "srresnet":
+            raise SrganError(f"config: sr_loss is the srresnet kind's pixel loss (srgan: pixel_loss, denoiser: denoise_loss)")
         if self.denoise_loss not in ("mse", "l1"):
             raise SrganError(f"config: denoise_loss must be mse or l1, not {self.denoise_loss!r}")
         if self.lr_schedule not in ("step", "cosine"):
@@ -288,7 +299,7 @@ class TrainConfig:
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
-        for name in ("pixel_weight", "adversarial_weight", "grid_weight", "artifact_weight"):
+        for name in ("pixel_weight", "adversarial_weight", "grid_weight", "artifact_weight", "block_edge_weight"):
             if not 0 <= getattr(self, name) < float("inf"):
                 raise SrganError(f"config: {name} must be a number >= 0, not {getattr(self, name)}")
         if self.content_feature_scale is not None and not 0 < self.content_feature_scale < float("inf"):
@@ -300,6 +311,9 @@ class TrainConfig:
                              f"not {self.content_taps}")
         if not 0 <= self.ema_decay < 1:
             raise SrganError(f"config: ema_decay must be in [0, 1) (0: off), not {self.ema_decay}")
+        if self.block_edge_weight and (self.kind != "srgan" or self.degradation is None):
+            raise SrganError("config: block_edge_weight needs kind srgan and a degradation (the JPEG blocks it "
+                             "looks for are made there)")
         if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):
             raise SrganError("config: artifact_weight needs kind srgan and ema_decay > 0 (the artifact map compares "
                              "against the EMA generator), e.g. ema_decay: 0.999")
