@@ -200,3 +200,35 @@ def test_checkpoint_weights_writes_the_exported_or_the_raw_generator(tmp_path, i
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a training checkpoint" in r.stderr
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_block_shift_check_tells_a_model_that_sees_blocks_from_one_that_knows_their_place():
+    import importlib.util
+
+    import numpy as np
+
+    from srgan.ops.realistic import jpeg
+
+    spec = importlib.util.spec_from_file_location("block_shift_check", REPO / "tools" / "block_shift_check.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(np.cumsum(rng.normal(size=(64, 64, 3)), 0), 1)
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    lr = np.clip(np.rint(jpeg(smooth.astype(np.float32), 20) * 255), 0, 255).astype(np.uint8)
+
+    def nearest(x):  # draws every block as a tile, wherever it is
+        return np.repeat(np.repeat(x, 4, 0), 4, 1)
+
+    def placed(x):  # nearest, then flattens the 32-px lines counted from the corner, whatever is there
+        out = nearest(x).astype(np.float32)
+        for k in range(32, out.shape[1], 32):
+            out[:, k] = out[:, k - 1]
+        for k in range(32, out.shape[0], 32):
+            out[k, :] = out[k - 1, :]
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    origin, shifted = tool.shift_check(nearest, [lr])
+    assert origin > 1.2 and abs(origin - shifted) < 0.15 * origin  # tiles both ways: it follows the content
+    origin, shifted = tool.shift_check(placed, [lr])
+    assert origin < 1.0 < shifted  # flat where blocks usually are, tiles where they really are
