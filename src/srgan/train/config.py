@@ -204,7 +204,7 @@ class TrainConfig:
         if self.sr_loss not in ("mse", "l1"):
             raise SrganError(f"config: sr_loss must be mse or l1, not {self.sr_loss!r}")
         if self.sr_loss != "mse" and self.kind != "srresnet":
-            raise SrganError(f"config: sr_loss is the srresnet kind's pixel loss (srgan: pixel_loss, denoiser: denoise_loss)")
+            raise SrganError("config: sr_loss is the srresnet kind's pixel loss (srgan: pixel_loss, denoiser: denoise_loss)")
         if self.denoise_loss not in ("mse", "l1"):
             raise SrganError(f"config: denoise_loss must be mse or l1, not {self.denoise_loss!r}")
         if self.lr_schedule not in ("step", "cosine"):
