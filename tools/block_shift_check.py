@@ -18,8 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from srgan.ops.realistic import JPEG_BLOCK
+
 SCALE = 4
-SHIFT = 4  # LR pixels: half a JPEG block
+SHIFT = JPEG_BLOCK // 2  # LR pixels: half a JPEG block
 
 
 def shift_check(upscale: Callable[[np.ndarray], np.ndarray], inputs: list[np.ndarray]) -> tuple[float, float]:
@@ -28,30 +30,18 @@ def shift_check(upscale: Callable[[np.ndarray], np.ndarray], inputs: list[np.nda
 
     at_origin, shifted = [], []
     for lr in inputs:
-        at_origin.append(blockiness(upscale(lr)))
+        at_origin.append(blockiness(upscale(lr), period=JPEG_BLOCK * SCALE, scale=SCALE))
         out = upscale(np.ascontiguousarray(lr[SHIFT:, SHIFT:]))
         # the borders, 8k − SHIFT in the cut LR, are at 32k − 16 in its output: from px 16 on, on the 32-px grid
-        shifted.append(blockiness(out[SCALE * SHIFT :, SCALE * SHIFT :]))
+        shifted.append(blockiness(out[SCALE * SHIFT :, SCALE * SHIFT :], period=JPEG_BLOCK * SCALE, scale=SCALE))
     return float(np.mean(at_origin)), float(np.mean(shifted))
 
 
 def degraded_inputs(data: str, max_images: int, preset: str) -> list[np.ndarray]:
-    """The LR inputs ``srgan evaluate --degrade preset`` gives a model: the set's own LR (or imresize), then the preset."""
-    from srgan.bench.evaluate import find_dataset
-    from srgan.io.read import read_u8
-    from srgan.ops.imresize import imresize_uint8
-    from srgan.ops.realistic import apply_preset, preset_rng
+    """The LR inputs ``srgan evaluate --degrade preset`` gives a model."""
+    from srgan.bench.evaluate import benchmark_pair, find_dataset
 
-    out = []
-    for hr_path, lr_path in find_dataset(data, SCALE)[1][:max_images]:
-        if lr_path is not None:
-            lr = read_u8(lr_path)
-        else:
-            hr = read_u8(hr_path)
-            lr = imresize_uint8(np.ascontiguousarray(hr[: hr.shape[0] // SCALE * SCALE, : hr.shape[1] // SCALE * SCALE]),
-                                scale=1 / SCALE)
-        out.append(apply_preset(lr, preset, preset_rng(hr_path.name)))
-    return out
+    return [benchmark_pair(hr, lr, SCALE, preset)[1] for hr, lr in find_dataset(data, SCALE)[1][:max_images]]
 
 
 def main() -> int:

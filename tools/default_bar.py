@@ -44,6 +44,7 @@ import json
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from srgan.bench.places import shared_dir
 
@@ -129,8 +130,6 @@ def reusable(path: str, data: list[str], max_images: int | None, models: list[st
     The presets are seeded per image, so the same data and image count give the same inputs and the same scores;
     measuring Real-ESRGAN again costs about 15 minutes on 2 cores for ten photos. The candidate is always measured.
     """
-    from pathlib import Path
-
     from srgan.errors import SrganError
 
     try:

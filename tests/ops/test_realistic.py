@@ -197,10 +197,14 @@ def test_jpeg_only_gives_the_bicubic_lr_saved_as_jpeg_and_leaves_other_runs_unch
     only = RealDegradation(jpeg_only_prob=1.0, final_jpeg_quality=[40, 40])
     out = degrade_real(hr, 4, only, np.random.default_rng(0))
     assert np.array_equal(out, jpeg_of(bicubic, 40))
-    # a run that does not ask for the branch draws exactly what it drew before the branch existed
-    for s in range(3):
-        assert np.array_equal(degrade_real(hr, 4, RealDegradation(), np.random.default_rng(s)),
-                              degrade_real(hr, 4, RealDegradation(jpeg_only_prob=0.0), np.random.default_rng(s)))
+    # a run that does not ask for the branch draws nothing for it, so its random stream (and its resumes) stay
+    # as they were: with every gate drawn as 0.99 the control flow is fixed, and only the branch's gate differs
+    counts = []
+    for prob in (0.0, 0.5):
+        rng = GateCounter(np.random.default_rng(0))
+        degrade_real(hr, 4, RealDegradation(jpeg_only_prob=prob), rng)
+        counts.append(rng.gates)
+    assert counts[1] == counts[0] + 1
     picks = [np.array_equal(degrade_real(hr, 4, RealDegradation(jpeg_only_prob=0.5, final_jpeg_quality=[95, 95]),
                                          np.random.default_rng(s)), jpeg_of(bicubic, 95)) for s in range(40)]
     assert 8 <= sum(picks) <= 32  # about half the crops
@@ -210,3 +214,18 @@ def test_jpeg_only_gives_the_bicubic_lr_saved_as_jpeg_and_leaves_other_runs_unch
 
 def jpeg_of(u8: np.ndarray, quality: int) -> np.ndarray:
     return np.clip(np.rint(jpeg(u8.astype(np.float32) / 255.0, quality) * 255.0), 0, 255).astype(np.uint8)
+
+
+class GateCounter:
+    """A generator whose scalar ``random()`` (every probability gate of the pipeline) is always 0.99 and counted;
+    everything else is the wrapped generator's."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng, self.gates = rng, 0
+
+    def random(self) -> float:
+        self.gates += 1
+        return 0.99
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)

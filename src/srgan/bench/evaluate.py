@@ -135,10 +135,29 @@ def evaluate(
     return results
 
 
-def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe, degrade="bicubic") -> tuple[list[dict], list[dict]]:
+def benchmark_pair(hr_path: Path, lr_path: Path | None, scale: int, degrade: str = "bicubic") -> tuple[np.ndarray, np.ndarray]:
+    """(HR, the model's input) as every benchmark here makes them: HR cut to a multiple of ``scale``; the set's own
+    LR file, else the MATLAB-bicubic ×1/scale of HR; then the ``degrade`` preset, seeded by the file name."""
     from srgan.ops.imresize import imresize_uint8
-    from srgan.ops.metrics import blockiness, hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
     from srgan.ops.realistic import apply_preset, preset_rng
+
+    hr = read_u8(hr_path)
+    h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
+    hr = np.ascontiguousarray(hr[:h, :w])
+    if lr_path is not None:
+        lr = read_u8(lr_path)
+        if lr.shape[:2] != (h // scale, w // scale):
+            raise SrganError(f"{lr_path}: LR size {lr.shape[1]}×{lr.shape[0]} does not match HR {w}×{h} / {scale}")
+        if lr.shape[2] != hr.shape[2]:
+            lr, hr = _rgb(lr), _rgb(hr)
+    else:
+        lr = imresize_uint8(hr, scale=1 / scale)
+    return hr, apply_preset(lr, degrade, preset_rng(hr_path.name))
+
+
+def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe, degrade="bicubic") -> tuple[list[dict], list[dict]]:
+    from srgan.ops.metrics import blockiness, hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
+    from srgan.ops.realistic import JPEG_BLOCK
 
     results, rows, no_niqe = [], [], []
     for spec in datasets:
@@ -148,20 +167,7 @@ def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niq
         niqes = []
         seconds, megapixels = 0.0, 0.0
         for hr_path, lr_path in pairs:
-            hr = read_u8(hr_path)
-            h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
-            hr = np.ascontiguousarray(hr[:h, :w])
-            if lr_path is not None:
-                lr = read_u8(lr_path)
-                if lr.shape[:2] != (h // scale, w // scale):
-                    raise SrganError(
-                        f"{lr_path}: LR size {lr.shape[1]}×{lr.shape[0]} does not match HR {w}×{h} / {scale}"
-                    )
-                if lr.shape[2] != hr.shape[2]:
-                    lr, hr = _rgb(lr), _rgb(hr)
-            else:
-                lr = imresize_uint8(hr, scale=1 / scale)
-            lr = apply_preset(lr, degrade, preset_rng(hr_path.name))
+            hr, lr = benchmark_pair(hr_path, lr_path, scale, degrade)
             t0 = time.perf_counter()
             sr = fn(lr)
             seconds += time.perf_counter() - t0
@@ -171,7 +177,8 @@ def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niq
                 "psnr_y": psnr_y(sr3, hr3, border=scale), "ssim_y": ssim_y(sr3, hr3, border=scale),
                 "psnr_rgb": psnr_rgb(sr3, hr3, border=scale), "ssim_rgb": ssim_rgb(sr3, hr3, border=scale),
                 "hf_ratio": hf_ratio(sr3, hr3, border=scale),
-                "blockiness": blockiness(sr3, period=8 * scale, scale=scale) if min(sr3.shape[:2]) > 8 * scale else math.nan,
+                "blockiness": (blockiness(sr3, period=JPEG_BLOCK * scale, scale=scale)
+                               if min(sr3.shape[:2]) > JPEG_BLOCK * scale else math.nan),
             }
             for k, v in vals.items():
                 m[k].append(v)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srgan.bench.evaluate import DEFAULT_SIGMAS, find_dataset, load_upscaler
+from srgan.bench.evaluate import DEFAULT_SIGMAS, benchmark_pair, find_dataset, load_upscaler
 from srgan.bench.render import describe_preset, find_name
 from srgan.errors import SrganError
 from srgan.io.files import atomic_path
@@ -115,13 +115,7 @@ def sr_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_d
         hr = read_u8(pair[0])
         size = min(64, hr.shape[0], hr.shape[1]) // SCALE * SCALE
         y, x = (hr.shape[0] - size) // 2 // SCALE * SCALE, (hr.shape[1] - size) // 2 // SCALE * SCALE
-    hr = read_u8(pair[0])
-    lr = read_u8(pair[1]) if pair[1] else None
-    if lr is None:
-        from srgan.ops.imresize import imresize_uint8
-
-        hr = hr[: hr.shape[0] // SCALE * SCALE, : hr.shape[1] // SCALE * SCALE]
-        lr = imresize_uint8(hr, scale=1 / SCALE)
+    hr, lr = benchmark_pair(*pair, SCALE)
     crop = lambda a: np.repeat(np.repeat(a[y : y + size, x : x + size], FIGURE_ZOOM, 0), FIGURE_ZOOM, 1)  # noqa: E731
     tiles = [("HR", crop(hr))]
     for model in models:
@@ -166,8 +160,6 @@ def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers
     whose dataset is not among ``datasets`` are left out; with none left (quick runs, other data), the middle of
     the first image of the first dataset.
     """
-    from srgan.ops.realistic import apply_preset, preset_rng
-
     title = f"Real photos: ×4 on {describe_preset(preset)} inputs, 1:1"
     upscalers, missing = _load_upscalers(models, peers_dir, device)
     picked = [(ds, pair, box) for ds, image, box in crops if (pair := _find_pair(datasets, ds, image))]
@@ -179,8 +171,7 @@ def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers
         picked = [(find_name(datasets[0]), pair, middle)]
     rows, where = [], []
     for ds_name, (hr_path, lr_path), box in picked:
-        hr, lr = _benchmark_pair(hr_path, lr_path)
-        lr = apply_preset(lr, preset, preset_rng(hr_path.name))
+        hr, lr = benchmark_pair(hr_path, lr_path, SCALE, preset)
         outputs = [(_model_label(m), fn(lr)) for m, fn in upscalers.items()]
         rows.append(real_row(hr, lr, outputs, box, f"input, {describe_preset(preset)}"))
         y, x, size = box
@@ -192,15 +183,6 @@ def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers
             f"--degrade {preset}`'s JPEG (seeded by the file name), shown ×{SCALE} nearest so its 8×8 blocks show as "
             f"32-px squares; every model ran on the whole input and is shown unresampled. Look for those squares "
             f"repeated as tiles in the outputs, posterised skin, ringing at edges and smeared fur.{note}"}
-
-
-def _benchmark_pair(hr_path: Path, lr_path: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """HR cut to a multiple of the scale and its LR, as ``srgan evaluate`` makes them (the set's own or imresize)."""
-    from srgan.ops.imresize import imresize_uint8
-
-    hr = read_u8(hr_path)
-    hr = np.ascontiguousarray(hr[: hr.shape[0] // SCALE * SCALE, : hr.shape[1] // SCALE * SCALE])
-    return hr, read_u8(lr_path) if lr_path else imresize_uint8(hr, scale=1 / SCALE)
 
 
 def real_row(hr: np.ndarray, lr: np.ndarray, outputs: list[tuple[str, np.ndarray]], box, input_label: str) -> list:

@@ -32,6 +32,9 @@ from srgan.errors import SrganError
 
 KERNEL_KINDS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 RESIZE_MODES = ("area", "bilinear", "bicubic")
+# A JPEG's block side in pixels: a JPEG saved at LR size leaves a grid every JPEG_BLOCK · scale px of a ×scale
+# output (what srgan.ops.metrics.blockiness measures and the block-edge training term watches).
+JPEG_BLOCK = 8
 
 
 # ------------------------------------------------------------------------------------------------ kernels
@@ -119,11 +122,16 @@ def poisson_noise(img: np.ndarray, scale: float, gray: bool, rng: np.random.Gene
     return img + scale * noise
 
 
+def _u8(img: np.ndarray) -> np.ndarray:
+    """Float [0, 1] → uint8, rounded as a saved file would be."""
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+
+
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     """Round to 8 bits, save as a baseline JPEG at ``quality`` (Pillow, 4:2:0 chroma for colour), decode again."""
     from PIL import Image
 
-    u8 = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    u8 = _u8(img)
     pil = Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8)
     buf = io.BytesIO()
     pil.save(buf, format="JPEG", quality=int(quality))
@@ -331,8 +339,7 @@ def degrade_real(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.rando
     # Drawn only when asked for, so that runs without the branch keep their random stream (and their resumes).
     if cfg.jpeg_only_prob and rng.random() < cfg.jpeg_only_prob:
         quality = int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
-        lr = imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale).astype(np.float32) / 255.0
-        return np.clip(np.rint(jpeg(lr, quality) * 255.0), 0, 255).astype(np.uint8)
+        return _u8(jpeg(imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale).astype(np.float32) / 255.0, quality))
     img = hr.astype(np.float32) / 255.0
     img = _order(img, cfg.first, hr.shape[:2], rng)
     if rng.random() < cfg.second_order_prob:
@@ -349,7 +356,7 @@ def degrade_real(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.rando
         img = jpeg(np.clip(img, 0, 1), quality)
         img = resize_float(img, (h, w), mode)
         img = filter2d(img, sinc) if sinc is not None else img
-    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    return _u8(img)
 
 
 # ------------------------------------------------------------------------------------ fixed test degradations
@@ -386,4 +393,4 @@ def apply_preset(lr: np.ndarray, name: str, rng: np.random.Generator) -> np.ndar
     img = np.clip(img, 0, 1)
     if quality:
         img = jpeg(img, quality)
-    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    return _u8(img)

@@ -41,7 +41,7 @@ def run_card(
         batch_size=cfg.batch_size * world,
         crop=cfg.crop,
         precision=precision,
-        content_loss=cfg.content_loss if srgan else (cfg.sr_loss if cfg.kind == "srresnet" else cfg.denoise_loss),
+        content_loss=cfg.content_loss if srgan else cfg.criterion,
         backbone=backbone,
         loss_weights=loss_weights if srgan else None,
         data=cfg.data,

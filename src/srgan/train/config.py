@@ -337,6 +337,11 @@ class TrainConfig:
         return self.denoiser.get("arch", "unet")
 
     @property
+    def criterion(self) -> str:
+        """mse | l1: the one loss of a run without a discriminator (``sr_loss`` or, for the denoiser, ``denoise_loss``)."""
+        return self.denoise_loss if self.kind == "denoiser" else self.sr_loss
+
+    @property
     def selection(self) -> str:
         """The rule that picks "best": ``select`` with auto decided by the kind."""
         if self.select != "auto":

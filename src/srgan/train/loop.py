@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 
 # Seeds of the two random crops of a GAN step (content loss, discriminator), so each draws its own offset.
 CONTENT_SALT, ADVERSARIAL_SALT = 0x5EED, 0xD15C
-JPEG_BLOCK = 8  # a JPEG's block side in pixels: the LR's grid that block_edge_weight watches after ×scale
 
 
 # ------------------------------------------------------------------------------------------------ setup
@@ -228,8 +227,7 @@ class Trainer:
         with autocast(self.device, self.precision):
             sr = self.train_model(lr) if sigma is None else self.train_model(lr, sigma)
         if self.state.disc is None:
-            criterion = cfg.denoise_loss if cfg.kind == "denoiser" else cfg.sr_loss
-            loss = F.l1_loss(sr.float(), hr) if criterion == "l1" else F.mse_loss(sr.float(), hr)
+            loss = F.l1_loss(sr.float(), hr) if cfg.criterion == "l1" else F.mse_loss(sr.float(), hr)
             out = {"loss": loss.detach()}
         else:
             sr_d, d_out = self._discriminator_step(sr, hr)
@@ -295,6 +293,7 @@ class Trainer:
             loss = loss + cfg.grid_weight * grid
             out["grid"] = grid.detach()
         if cfg.block_edge_weight:
+            from srgan.ops.realistic import JPEG_BLOCK
             from srgan.train.losses import block_edge_error
 
             block = block_edge_error(sr, hr, JPEG_BLOCK * cfg.scale)
