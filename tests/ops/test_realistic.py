@@ -17,6 +17,7 @@ from srgan.ops.realistic import (
     gaussian_kernel,
     gaussian_noise,
     jpeg,
+    jpeg_on_grid,
     plateau_kernel,
     poisson_noise,
     preset_rng,
@@ -229,3 +230,32 @@ class GateCounter:
 
     def __getattr__(self, name):
         return getattr(self.rng, name)
+
+
+def column_steps(img: np.ndarray) -> np.ndarray:
+    """Mean |step| between each column and the one before it, by the column's position mod 8 (index 0: columns 8k)."""
+    d = np.abs(np.diff(img.astype(float), axis=1)).mean(axis=(0, 2))
+    return np.array([d[c - 1::8].mean() for c in range(1, 9)])[[7, 0, 1, 2, 3, 4, 5, 6]]
+
+
+def test_jpeg_on_grid_puts_the_block_borders_where_asked():
+    img = smooth_image(64, 64).astype(np.float32) / 255.0
+    assert np.array_equal(jpeg_on_grid(img, 20, (0, 0)), jpeg(img, 20))
+    for col in (3, 5):
+        out = jpeg_on_grid(img, 20, (2, col))
+        assert out.shape == img.shape
+        steps = column_steps(out)
+        assert steps.argmax() == col  # a JPEG-20 block border is the largest step in a smooth image
+        rows = column_steps(out.transpose(1, 0, 2))
+        assert rows.argmax() == 2
+
+
+def test_random_jpeg_grid_is_a_flag_and_moves_the_blocks_of_the_final_jpeg():
+    hr = smooth_image(128, 128)
+    only = RealDegradation.from_dict({"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20], "random_jpeg_grid": True})
+    assert only.random_jpeg_grid is True
+    moved = degrade_real(hr, 4, only, np.random.default_rng(0), grid=(0, 6))
+    assert column_steps(moved).argmax() == 6
+    assert np.array_equal(degrade_real(hr, 4, only, np.random.default_rng(0)), jpeg_of(imresize_uint8(hr, scale=0.25), 20))
+    with pytest.raises(SrganError, match="random_jpeg_grid must be true or false"):
+        RealDegradation.from_dict({"random_jpeg_grid": 1})

@@ -188,3 +188,31 @@ def test_real_degradation_batches_are_a_function_of_the_step():
     assert not torch.equal(lr, bicubic)  # the same crops, another LR
     clean = BatchSpec(kind="sr", batch_size=3, crop=48, scale=4, degradation=RealDegradation(clean_prob=1.0))
     assert torch.equal(make_batch(store, clean, step=5)[0], bicubic)
+
+
+def test_random_jpeg_grid_batches_carry_where_each_lr_s_blocks_start():
+    from srgan.ops.realistic import RealDegradation, jpeg_on_grid
+    from srgan.ops.imresize import imresize_uint8
+
+    store = ImageStore.__new__(ImageStore)
+    store._items = [np.random.default_rng(i).integers(0, 256, (96, 96, 3), dtype=np.uint8) for i in range(3)]
+    only = dict(jpeg_only_prob=1.0, final_jpeg_quality=[30, 30])
+    spec = BatchSpec(kind="sr", batch_size=8, crop=64, scale=4, degradation=RealDegradation(**only, random_jpeg_grid=True))
+    lr, hr, grid = make_batch(store, spec, step=3)
+    assert grid.shape == (8, 2) and 0 <= grid.min() and grid.max() < 8 and len(set(map(tuple, grid.tolist()))) > 1
+    assert torch.equal(make_batch(store, spec, step=3)[2], grid)
+    # each LR is its HR's bicubic ×¼ saved as JPEG with the blocks where the grid says
+    for i in range(8):
+        hr_u8 = (hr[i].permute(1, 2, 0) * 255).round().byte().numpy()
+        want = jpeg_on_grid(imresize_uint8(hr_u8, scale=0.25).astype(np.float32) / 255, 30, tuple(grid[i].tolist()))
+        assert torch.equal(lr[i], torch.from_numpy(np.rint(want * 255)).permute(2, 0, 1).float() / 255)
+    # a crop whose LR was not saved as JPEG at its size has no blocks to watch: −1
+    clean = BatchSpec(kind="sr", batch_size=8, crop=64, scale=4,
+                      degradation=RealDegradation(clean_prob=1.0, random_jpeg_grid=True))
+    assert (make_batch(store, clean, step=3)[2] == -1).all()
+    mixed = BatchSpec(kind="sr", batch_size=8, crop=64, scale=4,
+                      degradation=RealDegradation(clean_prob=0.5, jpeg_only_prob=1.0, random_jpeg_grid=True))
+    assert 0 < (make_batch(store, mixed, step=3)[2][:, 0] == -1).sum() < 8
+    # without the flag: two items, the blocks at the corner
+    assert len(make_batch(store, BatchSpec(kind="sr", batch_size=8, crop=64, scale=4,
+                                           degradation=RealDegradation(**only)), step=3)) == 2

@@ -109,8 +109,26 @@ def test_block_edge_term_joins_a_real_photo_gan_s_loss_and_needs_the_degradation
     assert r["block_edge"] > 0  # a 64-px crop has one 32-px line each way, and a JPEG-20 tile steps across it
     assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 5.0 * r["block_edge"], rel=1e-4)
     assert json.loads((run / "model.json").read_text())["loss_weights"]["block_edge"] == 5.0
-    with pytest.raises(SrganError, match="block_edge_weight needs kind srgan and a degradation"):
+    with pytest.raises(SrganError, match="block_edge_weight needs kind srresnet or srgan and a degradation"):
         tiny_cfg(image_folder, kind="srgan", crop=64, block_edge_weight=1.0)
+
+
+def test_block_edge_term_joins_a_real_photo_pixel_model_s_loss(tmp_path, image_folder):
+    # the JPEG grid at a random place in each crop: the loop hands each crop's grid to the term
+    cfg = tiny_cfg(image_folder, steps=2, crop=64, val=None, block_edge_weight=3.0,
+                   degradation={"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20], "random_jpeg_grid": True})
+    run = train(cfg, out=tmp_path / "real").run_dir
+    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["block_edge"] > 0 and r["pixel"] > 0
+    assert r["loss"] == pytest.approx(r["pixel"] + 3.0 * r["block_edge"], rel=1e-4)
+    card = json.loads((run / "model.json").read_text())
+    assert card["loss_weights"] == {"pixel": 1.0, "block_edge": 3.0} and card["content_loss"] == "mse"
+    # Without the term the card stays as every pixel-loss card: no loss_weights.
+    plain = train(tiny_cfg(image_folder, steps=1, crop=64, val=None), out=tmp_path / "plain").run_dir
+    assert json.loads((plain / "model.json").read_text())["loss_weights"] is None
+    with pytest.raises(SrganError, match="block_edge_weight needs kind srresnet or srgan"):
+        tiny_cfg(image_folder, kind="denoiser", crop=64, block_edge_weight=1.0,
+                 degradation={"jpeg_only_prob": 1.0})
 
 
 def test_srgan_rejects_a_generator_of_the_wrong_shape(tmp_path, image_folder):

@@ -82,18 +82,18 @@ def test_artifact_map_keeps_only_where_the_ema_model_is_closer_to_hr():
     assert torch.allclose(x.grad, expected, atol=1e-9)
 
 
-def test_block_edge_error_counts_only_steps_on_the_grid_beyond_hr_s():
+def test_block_edge_error_counts_only_steps_on_the_grid_unlike_hr_s():
     from srgan.train.losses import block_edge_error
 
     hr = torch.full((2, 3, 64, 64), 0.5)
     tiled = hr.clone()
     tiled[..., :, 32:] += 0.1  # a step across the column line at 32 that HR does not have
     assert block_edge_error(hr, hr, 32) == 0
-    # one of the two lines (a column and a row) carries a 0.1 step on every pixel: mean excess 0.05
+    # one of the two lines (a column and a row) carries a 0.1 step on every pixel: mean mismatch 0.05
     assert block_edge_error(tiled, hr, 32).item() == pytest.approx(0.05, abs=1e-6)
-    # the same step in HR (a true edge on the grid) costs nothing, and a softer one than HR's neither
+    # the same step in HR (a true edge on the grid) costs nothing; HR's edge drawn flat in SR costs as much
     assert block_edge_error(tiled, tiled, 32) == 0
-    assert block_edge_error(hr, tiled, 32) == 0
+    assert block_edge_error(hr, tiled, 32).item() == pytest.approx(0.05, abs=1e-6)
     off = hr.clone()
     off[..., :, 30:] += 0.1  # a step between columns 29 and 30: not on the grid
     assert block_edge_error(off, hr, 32) == 0
@@ -104,3 +104,53 @@ def test_block_edge_error_counts_only_steps_on_the_grid_beyond_hr_s():
     block_edge_error(sr, hr, 32).backward()
     assert sr.grad[..., :, 31].abs().sum() > 0 and sr.grad[..., :, 10].abs().sum() == 0
     assert block_edge_error(hr[..., :32, :32], hr[..., :32, :32], 32) == 0  # no line inside a 32-px crop
+    # a grid that starts 12 px in: invisible at the corner's lines, seen when the loss is told the origin
+    moved = torch.roll(tiled, shifts=(12, 12), dims=(-2, -1))
+    here = torch.roll(hr, shifts=(12, 12), dims=(-2, -1))
+    assert block_edge_error(moved, here, 32) == 0
+    origin = torch.tensor([[12, 12]] * hr.shape[0])
+    assert block_edge_error(moved, here, 32, origin).item() > 0.01
+    assert block_edge_error(tiled, hr, 32, torch.zeros_like(origin)) == block_edge_error(tiled, hr, 32)
+    # an image marked as having no grid (−1) adds nothing; all marked: zero
+    assert block_edge_error(moved, here, 32, torch.tensor([[12, 12], [-1, -1]])).item() == pytest.approx(
+        block_edge_error(moved[:1], here[:1], 32, origin[:1]).item())
+    assert block_edge_error(moved, here, 32, -torch.ones_like(origin)) == 0
+
+
+def test_block_edge_error_charges_a_step_only_where_it_stands_out_from_its_neighbours():
+    from srgan.train.losses import block_edge_error
+
+    hr = torch.full((1, 1, 64, 64), 0.5)
+    ramp = hr + torch.linspace(0, 0.3, 64).view(1, 1, 1, 64)  # steps everywhere, none larger on the grid
+    assert block_edge_error(ramp, hr, 32).item() == pytest.approx(0, abs=1e-7)
+    tile = ramp.clone()
+    tile[..., 32:] += 0.05  # a tile edge on top of it: 0.05 beyond its neighbours, on one of the two lines
+    assert block_edge_error(tile, hr, 32).item() == pytest.approx(0.025, abs=1e-6)
+    # HR's own edge on the grid excuses as much in SR
+    assert block_edge_error(tile, tile, 32).item() == pytest.approx(0, abs=1e-7)
+    # the gradient lowers the step across the line and leaves its neighbours alone (roughening them would be
+    # a cheaper way down than removing the tile)
+    x = tile.clone().requires_grad_(True)
+    block_edge_error(x, hr, 32).backward()
+    moved = x.grad.abs().sum(dim=(0, 1, 2)).nonzero().flatten().tolist()
+    assert moved == [31, 32] and x.grad[0, 0, 0, 31] < 0 < x.grad[0, 0, 0, 32]
+
+
+def test_jpeg_block_error_reads_tiles_between_lr_cells_and_nothing_inside_a_cell():
+    from srgan.train.losses import block_edge_error, jpeg_block_error
+
+    hr = torch.full((2, 3, 64, 64), 0.5)
+    tiled = hr.clone()
+    tiled[..., :, 32:] += 0.1  # a tile edge on the LR's block border 8 (HR px 32)
+    assert jpeg_block_error(tiled, hr, 4).item() == pytest.approx(0.05, abs=1e-6)
+    # a fixed pattern inside every 4×4 cell, with its step where each cell ends: HR-pixel steps see it on the
+    # block lines, the cell means do not
+    cells = hr.clone()
+    cells[..., :, 3::4] += 0.1
+    assert block_edge_error(cells, hr, 32).item() > 0.01
+    assert jpeg_block_error(cells, hr, 4) == 0
+    # the grid in LR px: a tile edge at LR column 11 is on a grid that starts at column 3
+    moved = hr.clone()
+    moved[..., :, 44:] += 0.1
+    assert jpeg_block_error(moved, hr, 4) == 0
+    assert jpeg_block_error(moved, hr, 4, torch.tensor([[3, 3], [3, 3]])).item() > 0.01

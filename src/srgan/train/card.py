@@ -43,7 +43,10 @@ def run_card(
         precision=precision,
         content_loss=cfg.content_loss if srgan else cfg.criterion,
         backbone=backbone,
-        loss_weights=loss_weights if srgan else None,
+        # A pixel-loss model lists its weights only when it has a second term.
+        loss_weights=loss_weights if srgan else (
+            {"pixel": 1.0, "block_edge": cfg.block_edge_weight}
+            if cfg.block_edge_weight else None),
         data=cfg.data,
         data_terms=data_terms(cfg.data),
         exclude=cfg.exclude,

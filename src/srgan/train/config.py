@@ -146,9 +146,11 @@ class TrainConfig:
     # Weight of LDL's artifact loss (losses.artifact_loss, Liang et al. CVPR 2022), >= 0: L1 toward HR where SR's
     # residual is locally noisy and the EMA generator is closer to HR. Needs ema_decay > 0. 0: off (the paper).
     artifact_weight: float = 0.0
-    # Weight of losses.block_edge_error, >= 0: SR's steps beyond HR's across the JPEG block borders of the LR
-    # (an 8·scale-px grid from the crop's corner), which a perceptual fine-tune on JPEG inputs sharpens into
-    # tiles. Needs a real-photo degradation. 0: off (ours, not the paper's).
+    # Weight of losses.jpeg_block_error, >= 0: how much more SR's steps across the JPEG block borders of the LR
+    # stand out from their neighbours than HR's, read on scale×scale means (the borders where
+    # degradation.random_jpeg_grid puts them, else every 8 LR px from the crop's corner). A perceptual fine-tune
+    # on JPEG inputs sharpens those borders into tiles; a pixel-loss model keeps faint ones
+    # (records/training/srresnet-x4-real-r4). Needs a real-photo degradation; srresnet and srgan. 0: off (ours).
     block_edge_weight: float = 0.0
     vgg_weights: str | None = None  # ImageNet VGG19 weights file for the vgg22/vgg54 content losses
 
@@ -311,9 +313,9 @@ class TrainConfig:
                              f"not {self.content_taps}")
         if not 0 <= self.ema_decay < 1:
             raise SrganError(f"config: ema_decay must be in [0, 1) (0: off), not {self.ema_decay}")
-        if self.block_edge_weight and (self.kind != "srgan" or self.degradation is None):
-            raise SrganError("config: block_edge_weight needs kind srgan and a degradation (the JPEG blocks it "
-                             "looks for are made there)")
+        if self.block_edge_weight and (self.kind == "denoiser" or self.degradation is None):
+            raise SrganError("config: block_edge_weight needs kind srresnet or srgan and a degradation (the JPEG "
+                             "blocks it looks for are made there)")
         if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):
             raise SrganError("config: artifact_weight needs kind srgan and ema_decay > 0 (the artifact map compares "
                              "against the EMA generator), e.g. ema_decay: 0.999")

@@ -30,7 +30,7 @@ from srgan.io.files import IMAGE_EXTENSIONS, image_files_in
 from srgan.io.read import read_u8
 from srgan.ops.imresize import imresize_uint8
 from srgan.ops.pixels import luma, resize
-from srgan.ops.realistic import RealDegradation, degrade_real
+from srgan.ops.realistic import JPEG_BLOCK, RealDegradation, degrade_real_blocks
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -249,7 +249,9 @@ class BatchSpec:
 
 def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Tensor, ...]:
     """The (input, target) pair of float tensors in [0, 1] for one training step; (input, target, σ) for
-    denoising with ``spec.with_sigma``.
+    denoising with ``spec.with_sigma``; (input, target, grid) with a degradation whose ``random_jpeg_grid`` is on,
+    grid an (N, 2) integer tensor: where each LR's JPEG blocks start (row, column; LR px, 0-7), −1 for a crop whose
+    last step was not a JPEG at LR size.
 
     For SR the input is the ×``scale`` MATLAB-bicubic downscale of the HR crop in uint8 mode, the exact
     degradation of the benchmark LR images, or with ``spec.degradation`` each crop's own draw of the
@@ -262,8 +264,16 @@ def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Ten
     hr_u8 = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
     hr = hr_u8.float().div_(255)
     if spec.kind == "sr" and spec.degradation is not None:
-        lrs = np.stack([degrade_real(c, spec.scale, spec.degradation, rng) for c in np.ascontiguousarray(crops)])
-        return torch.from_numpy(lrs).permute(0, 3, 1, 2).float().div_(255), hr
+        # Drawn only when asked for, so that runs without it keep their random stream (and their resumes).
+        random_grid = spec.degradation.random_jpeg_grid
+        grids = rng.integers(0, JPEG_BLOCK, (len(crops), 2)) if random_grid else np.zeros((len(crops), 2), np.int64)
+        pairs = [degrade_real_blocks(c, spec.scale, spec.degradation, rng, (int(g[0]), int(g[1])))
+                 for c, g in zip(np.ascontiguousarray(crops), grids)]
+        lr = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).float().div_(255)
+        if not random_grid:
+            return lr, hr
+        grids[[not blocks for _, blocks in pairs]] = -1  # no JPEG at LR size: no block borders to watch
+        return lr, hr, torch.from_numpy(grids)
     if spec.kind == "sr":
         lr = imresize_uint8(hr_u8.contiguous(), scale=1 / spec.scale).float().div_(255)
         return lr, hr

@@ -220,18 +220,26 @@ class Trainer:
 
     # --- one step
 
-    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor, sigma: torch.Tensor | None = None) -> dict[str, float]:
+    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor, sigma: torch.Tensor | None = None,
+                    grid: torch.Tensor | None = None) -> dict[str, float]:
         """One optimisation step on a batch of inputs ``lr`` (LR or noisy) and targets ``hr``: its losses.
-        ``sigma``: each noisy crop's σ, for a denoiser that takes it."""
+        ``sigma``: each noisy crop's σ, for a denoiser that takes it. ``grid``: where each LR's JPEG blocks start
+        (LR px, (N, 2)); None: at the corner."""
         cfg = self.cfg
         with autocast(self.device, self.precision):
             sr = self.train_model(lr) if sigma is None else self.train_model(lr, sigma)
         if self.state.disc is None:
             loss = F.l1_loss(sr.float(), hr) if cfg.criterion == "l1" else F.mse_loss(sr.float(), hr)
-            out = {"loss": loss.detach()}
+            out = {}
+            if cfg.block_edge_weight:
+                out["pixel"] = loss.detach()
+                block = self._block_edge(sr, hr, grid)
+                loss = loss + cfg.block_edge_weight * block
+                out["block_edge"] = block.detach()
+            out["loss"] = loss.detach()
         else:
             sr_d, d_out = self._discriminator_step(sr, hr)
-            loss, out = self._generator_loss(lr, sr, hr, sr_d)
+            loss, out = self._generator_loss(lr, sr, hr, sr_d, grid)
             out.update(d_out)
         s = self.state
         s.opt.zero_grad(set_to_none=True)
@@ -268,7 +276,8 @@ class Trainer:
         return sr_d, {"loss_d": loss_d.detach(), "d_real": torch.sigmoid(d_real.detach().float()).mean(),
                       "d_fake": torch.sigmoid(d_fake.detach().float()).mean()}
 
-    def _generator_loss(self, lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, sr_d: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def _generator_loss(self, lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, sr_d: torch.Tensor,
+                        grid: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """The perceptual loss, content + adversarial_weight·(−log D(G(LR))) with D's view of the *updated*
         discriminator, plus the optional pixel, grid and artifact terms; and its logged parts."""
         from srgan.train.losses import adversarial_loss
@@ -293,10 +302,7 @@ class Trainer:
             loss = loss + cfg.grid_weight * grid
             out["grid"] = grid.detach()
         if cfg.block_edge_weight:
-            from srgan.ops.realistic import JPEG_BLOCK
-            from srgan.train.losses import block_edge_error
-
-            block = block_edge_error(sr, hr, JPEG_BLOCK * cfg.scale)
+            block = self._block_edge(sr, hr, grid)
             loss = loss + cfg.block_edge_weight * block
             out["block_edge"] = block.detach()
         if cfg.artifact_weight:
@@ -309,6 +315,11 @@ class Trainer:
             out["artifact"] = artifact.detach()
         out.update(loss=loss.detach(), content=content.detach(), adversarial=adv.detach())
         return loss, out
+
+    def _block_edge(self, sr: torch.Tensor, hr: torch.Tensor, grid: torch.Tensor | None) -> torch.Tensor:
+        from srgan.train.losses import jpeg_block_error
+
+        return jpeg_block_error(sr, hr, self.cfg.scale, grid)
 
     def _shifted(self, sr: torch.Tensor, hr: torch.Tensor, k: int, salt: int) -> tuple[torch.Tensor, torch.Tensor]:
         return shifted_crop(sr, hr, k, seed=self.cfg.seed, step=self.state.step, salt=salt)
@@ -392,12 +403,15 @@ class Trainer:
         busy, n0 = 0.0, 0  # seconds spent on training steps (data included) and images seen, since the last log
         last_metrics: dict = {}
         t_step = time.perf_counter()
-        for inp, target, *sigma in batches(store, spec, s.step, cfg.steps, cfg.num_workers):
+        for inp, target, *extra in batches(store, spec, s.step, cfg.steps, cfg.num_workers):
             s.step += 1
             lr_now = self._set_learning_rate()
             inp = inp.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             target = target.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            losses = self._train_step(inp, target, sigma[0].to(self.device) if sigma else None)
+            # The third item: each crop's σ for a denoiser told it, or where each LR's JPEG grid starts.
+            sigma = extra[0].to(self.device) if extra and spec.with_sigma else None
+            grid = extra[0] if extra and not spec.with_sigma else None
+            losses = self._train_step(inp, target, sigma, grid)
             n0 += inp.shape[0]
             busy += time.perf_counter() - t_step
             if not all(math.isfinite(v) for v in losses.values()):
