@@ -451,8 +451,9 @@ def _add_run_options(q: argparse.ArgumentParser, model_help: str | None, model_d
 def _add_upscale_parser(sub) -> None:
     up = _command(
         sub, "upscale", cmd_upscale, help="super-resolve photos (×4)",
-        description="Super-resolve images. The default model is srresnet-x4 (faithful, PSNR-oriented), unless the "
-        "GAN-trained srgan-x4 has met the project's quality bar (srgan info prints which); pick either with --model. EXIF, the ICC profile, 16 bits and alpha "
+        description="Super-resolve images. The default model is the first model for real photos (srgan-x4-real, then "
+        "srresnet-x4-real) whose card records that it met the project's bar on JPEG, blurred and noisy inputs, else the "
+        "faithful srresnet-x4 (srgan info prints which); pick any with --model. EXIF, the ICC profile, 16 bits and alpha "
         "(resized with bicubic) are kept. A bad file is reported and skipped; the exit code is 1 if any failed.",
     )
     _add_run_options(up, f"{_MODELS_HELP} (default: srgan info's default upscaler)", None, "_x<scale>, e.g. _x4")
