@@ -111,6 +111,14 @@ def test_block_edge_term_joins_a_real_photo_gan_s_loss_and_needs_the_degradation
     assert json.loads((run / "model.json").read_text())["loss_weights"]["block_edge"] == 5.0
     with pytest.raises(SrganError, match="block_edge_weight needs kind srresnet or srgan and a degradation"):
         tiny_cfg(image_folder, kind="srgan", crop=64, block_edge_weight=1.0)
+    # with the JPEG grid anywhere, beside the grid term (which once shadowed the crops' grids in the GAN loss)
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=2, crop=64, val=None, init_generator=str(pre / "model.safetensors"),
+                   content_loss="mse", grid_weight=10.0, block_edge_weight=5.0,
+                   degradation={"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20], "random_jpeg_grid": True})
+    run = train(cfg, out=tmp_path / "gan-grid").run_dir
+    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["block_edge"] > 0
+    assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 10.0 * r["grid"] + 5.0 * r["block_edge"], rel=1e-4)
 
 
 def test_block_edge_term_joins_a_real_photo_pixel_model_s_loss(tmp_path, image_folder):

@@ -221,9 +221,9 @@ class Trainer:
     # --- one step
 
     def _train_step(self, lr: torch.Tensor, hr: torch.Tensor, sigma: torch.Tensor | None = None,
-                    grid: torch.Tensor | None = None) -> dict[str, float]:
+                    jpeg_grid: torch.Tensor | None = None) -> dict[str, float]:
         """One optimisation step on a batch of inputs ``lr`` (LR or noisy) and targets ``hr``: its losses.
-        ``sigma``: each noisy crop's σ, for a denoiser that takes it. ``grid``: where each LR's JPEG blocks start
+        ``sigma``: each noisy crop's σ, for a denoiser that takes it. ``jpeg_grid``: where each LR's JPEG blocks start
         (LR px, (N, 2)); None: at the corner."""
         cfg = self.cfg
         with autocast(self.device, self.precision):
@@ -233,13 +233,13 @@ class Trainer:
             out = {}
             if cfg.block_edge_weight:
                 out["pixel"] = loss.detach()
-                block = self._block_edge(sr, hr, grid)
+                block = self._block_edge(sr, hr, jpeg_grid)
                 loss = loss + cfg.block_edge_weight * block
                 out["block_edge"] = block.detach()
             out["loss"] = loss.detach()
         else:
             sr_d, d_out = self._discriminator_step(sr, hr)
-            loss, out = self._generator_loss(lr, sr, hr, sr_d, grid)
+            loss, out = self._generator_loss(lr, sr, hr, sr_d, jpeg_grid)
             out.update(d_out)
         s = self.state
         s.opt.zero_grad(set_to_none=True)
@@ -277,7 +277,7 @@ class Trainer:
                       "d_fake": torch.sigmoid(d_fake.detach().float()).mean()}
 
     def _generator_loss(self, lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, sr_d: torch.Tensor,
-                        grid: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+                        jpeg_grid: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """The perceptual loss, content + adversarial_weight·(−log D(G(LR))) with D's view of the *updated*
         discriminator, plus the optional pixel, grid and artifact terms; and its logged parts."""
         from srgan.train.losses import adversarial_loss
@@ -302,7 +302,7 @@ class Trainer:
             loss = loss + cfg.grid_weight * grid
             out["grid"] = grid.detach()
         if cfg.block_edge_weight:
-            block = self._block_edge(sr, hr, grid)
+            block = self._block_edge(sr, hr, jpeg_grid)
             loss = loss + cfg.block_edge_weight * block
             out["block_edge"] = block.detach()
         if cfg.artifact_weight:
@@ -316,10 +316,10 @@ class Trainer:
         out.update(loss=loss.detach(), content=content.detach(), adversarial=adv.detach())
         return loss, out
 
-    def _block_edge(self, sr: torch.Tensor, hr: torch.Tensor, grid: torch.Tensor | None) -> torch.Tensor:
+    def _block_edge(self, sr: torch.Tensor, hr: torch.Tensor, jpeg_grid: torch.Tensor | None) -> torch.Tensor:
         from srgan.train.losses import jpeg_block_error
 
-        return jpeg_block_error(sr, hr, self.cfg.scale, grid)
+        return jpeg_block_error(sr, hr, self.cfg.scale, jpeg_grid)
 
     def _shifted(self, sr: torch.Tensor, hr: torch.Tensor, k: int, salt: int) -> tuple[torch.Tensor, torch.Tensor]:
         return shifted_crop(sr, hr, k, seed=self.cfg.seed, step=self.state.step, salt=salt)
@@ -410,8 +410,8 @@ class Trainer:
             target = target.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             # The third item: each crop's σ for a denoiser told it, or where each LR's JPEG grid starts.
             sigma = extra[0].to(self.device) if extra and spec.with_sigma else None
-            grid = extra[0] if extra and not spec.with_sigma else None
-            losses = self._train_step(inp, target, sigma, grid)
+            jpeg_grid = extra[0] if extra and not spec.with_sigma else None
+            losses = self._train_step(inp, target, sigma, jpeg_grid)
             n0 += inp.shape[0]
             busy += time.perf_counter() - t_step
             if not all(math.isfinite(v) for v in losses.values()):
