@@ -234,8 +234,8 @@ class GateCounter:
 
 def column_steps(img: np.ndarray) -> np.ndarray:
     """Mean |step| between each column and the one before it, by the column's position mod 8 (index 0: columns 8k)."""
-    d = np.abs(np.diff(img.astype(float), axis=1)).mean(axis=(0, 2))
-    return np.array([d[c - 1::8].mean() for c in range(1, 9)])[[7, 0, 1, 2, 3, 4, 5, 6]]
+    d = np.abs(np.diff(img.astype(float), axis=1)).mean(axis=(0, 2))  # d[j]: the step into column j + 1
+    return np.array([d[(m - 1) % 8::8].mean() for m in range(8)])
 
 
 def test_jpeg_on_grid_puts_the_block_borders_where_asked():

@@ -133,16 +133,14 @@ def block_edge_error(sr: torch.Tensor, hr: torch.Tensor, period: int, origin: to
         rows = torch.arange(row0 or period, x.shape[-2], period, device=x.device)
         cols, rows = cols[(cols >= 2) & (cols <= x.shape[-1] - 2)], rows[(rows >= 2) & (rows <= x.shape[-2] - 2)]
         # The neighbours are a yardstick, not a target: through them the cheapest way down would be to roughen
-        # every step beside a line (with the grid anywhere, everywhere: hf_ratio 0.21 → 0.45 in 250 steps).
+        # every step beside a line (with the grid anywhere, everywhere: hf_ratio 0.22 → 0.45 in 250 steps).
         bx = dx[..., cols - 1] - (dx[..., cols - 2] + dx[..., cols]).detach() / 2
         by = dy[..., rows - 1, :] - (dy[..., rows - 2, :] + dy[..., rows, :]).detach() / 2
         return torch.cat([bx.flatten(), by.flatten()])
 
-    if origin is None:
-        gap = (contrast(sr, 0, 0) - contrast(hr, 0, 0)).abs()
-    else:
-        gap = torch.cat([(contrast(sr[i], r, c) - contrast(hr[i], r, c)).abs()
-                         for i, (r, c) in enumerate(origin.tolist()) if r >= 0 and c >= 0] or [sr.new_zeros(0)])
+    origins = origin.tolist() if origin is not None else [(0, 0)] * sr.shape[0]
+    gap = torch.cat([(contrast(sr[i], r, c) - contrast(hr[i], r, c)).abs()
+                     for i, (r, c) in enumerate(origins) if r >= 0 and c >= 0] or [sr.new_zeros(0)])
     return gap.mean() if gap.numel() else sr.new_zeros((), dtype=torch.float32)
 
 
