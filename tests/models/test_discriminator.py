@@ -1,6 +1,6 @@
 import torch
 
-from srgan.models.discriminator import Discriminator
+from srgan.models.discriminator import Discriminator, UNetDiscriminator
 
 
 def test_eight_convs_with_the_papers_channels_and_strides():
@@ -34,3 +34,51 @@ def test_gradients_reach_the_input():
     x = torch.rand(2, 3, 96, 96, requires_grad=True)
     d(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_unet_discriminator_gives_one_logit_per_pixel_for_any_size():
+    d = UNetDiscriminator(channels=8).eval()
+    for h, w in ((96, 96), (50, 70), (17, 9)):
+        assert d(torch.rand(2, 3, h, w)).shape == (2, h, w)
+
+
+def test_unet_discriminator_convs_are_spectrally_normalised():
+    torch.manual_seed(0)
+    d = UNetDiscriminator(channels=8)
+    x = torch.rand(2, 3, 32, 32)
+    for _ in range(30):  # each training-mode forward runs one power iteration
+        d(x)
+    d.eval()
+    normed = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d) and hasattr(m, "parametrizations")]
+    assert len(normed) == 8  # 3 down, 3 up, 2 refine; the first and last convs are left free
+    for conv in normed:
+        sigma = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2)
+        assert 0.9 < sigma < 1.1
+        raw = torch.linalg.matrix_norm(conv.parametrizations.weight.original.flatten(1), ord=2)
+        assert abs(raw - 1) > 0.05  # ... which the raw weight alone would not give
+
+
+def test_unet_discriminator_says_where_an_image_looks_fake():
+    # Trained on whole images (real: smooth ramps; fake: the same with noise everywhere), then shown an image
+    # that is noisy on its left half only: its per-pixel logits must call the left half more fake than the right,
+    # which is what tells the generator where to change. One logit per image could not.
+    torch.manual_seed(0)
+    d = UNetDiscriminator(channels=8)
+    opt = torch.optim.Adam(d.parameters(), lr=2e-3)
+    from srgan.train.losses import discriminator_loss
+
+    def ramps():
+        return (torch.linspace(0, 1, 32).view(1, 1, 1, 32) * torch.rand(8, 3, 1, 1)).expand(8, 3, 32, 32).clone()
+
+    for _ in range(60):
+        real = ramps()
+        loss = discriminator_loss(d(real), d(real + 0.2 * torch.randn_like(real)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    d.eval()
+    half = ramps()
+    half[..., :16] += 0.2 * torch.randn(8, 3, 32, 16)
+    with torch.no_grad():
+        logits = d(half)
+    assert logits[..., 2:14].mean() < logits[..., 18:30].mean() - 0.5

@@ -84,8 +84,24 @@ def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     assert card["kind"] == "srgan" and card["backbone"].startswith("EfficientNet-Lite0")
     assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "content_shift": 4, "adversarial": 1e-3,
                                   "adversarial_shift": 0, "pixel": 0.5, "pixel_loss": "full", "grid": 0.0,
-                                  "artifact": 0.0, "block_edge": 0.0}
+                                  "artifact": 0.0, "block_edge": 0.0, "discriminator": "srgan"}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
+
+
+def test_a_gan_against_the_unet_discriminator_trains_and_resumes_exactly(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=1), out=tmp_path / "pre").run_dir
+    kw = dict(kind="srgan", crop=32, init_generator=str(pre / "model.safetensors"), content_loss="mse", val=None,
+              discriminator="unet", discriminator_channels=4, adversarial_weight=0.1, checkpoint_every=2)
+    full = train(tiny_cfg(image_folder, steps=4, **kw), out=tmp_path / "full").run_dir
+    part = train(tiny_cfg(image_folder, steps=2, **kw), out=tmp_path / "part").run_dir
+    resumed = train(None, resume=part, overrides={"steps": 4}).run_dir
+    # The spectral norm's power-iteration vectors are buffers the checkpoint keeps: a resume continues exactly.
+    for name in ("generator", "discriminator"):
+        assert max_diff(weights(full, name), weights(resumed, name)) <= 1e-5
+    assert any(k.endswith("parametrizations.weight.original") for k in weights(full, "discriminator"))
+    r = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["loss"] == pytest.approx(r["content"] + 0.1 * r["adversarial"], rel=1e-4)
+    assert json.loads((full / "model.json").read_text())["loss_weights"]["discriminator"] == "unet4"
 
 
 def test_adversarial_shift_and_lowpass_pixel_loss_train(tmp_path, image_folder):

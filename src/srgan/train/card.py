@@ -31,6 +31,7 @@ def run_card(
         "adversarial": cfg.adversarial_weight, "adversarial_shift": cfg.adversarial_shift,
         "pixel": cfg.pixel_weight, "pixel_loss": cfg.pixel_loss, "grid": cfg.grid_weight,
         "artifact": cfg.artifact_weight, "block_edge": cfg.block_edge_weight,
+        "discriminator": cfg.discriminator if cfg.discriminator == "srgan" else f"unet{cfg.discriminator_channels}",
     }
     return ModelCard(
         name=name,

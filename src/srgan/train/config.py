@@ -153,6 +153,10 @@ class TrainConfig:
     # (records/training/srresnet-x4-real-r4). Needs a real-photo degradation; srresnet and srgan. 0: off (ours).
     block_edge_weight: float = 0.0
     vgg_weights: str | None = None  # ImageNet VGG19 weights file for the vgg22/vgg54 content losses
+    # srgan: the paper's (one logit per image, models.discriminator.Discriminator) | unet: Real-ESRGAN's U-Net with
+    # spectral normalisation (one logit per pixel, UNetDiscriminator; the adversarial terms average over pixels).
+    discriminator: str = "srgan"
+    discriminator_channels: int = 64  # unet: C, the first level's channels (Real-ESRGAN: 64); the others 2C, 4C, 8C
 
     # --- denoiser
     noise_sigma: list[float] = field(default_factory=lambda: [0.05, 0.5])  # [low, high]: σ on [0, 1], drawn per crop
@@ -298,6 +302,10 @@ class TrainConfig:
                              "levels (denoiser.widths)")
 
     def _check_srgan(self) -> None:
+        if self.discriminator not in ("srgan", "unet"):
+            raise SrganError(f"config: discriminator must be srgan or unet, not {self.discriminator!r}")
+        if not (isinstance(self.discriminator_channels, int) and self.discriminator_channels >= 1):
+            raise SrganError(f"config: discriminator_channels must be an integer >= 1, not {self.discriminator_channels!r}")
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")

@@ -155,10 +155,11 @@ class Trainer:
         if cfg.init_generator and not resume:
             load_init_generator(model, cfg.init_generator)
         if cfg.kind == "srgan":
-            from srgan.models.discriminator import Discriminator
+            from srgan.models.discriminator import Discriminator, UNetDiscriminator
             from srgan.train.losses import ContentLoss
 
-            disc = Discriminator().to(self.device).to(memory_format=torch.channels_last)
+            disc = UNetDiscriminator(channels=cfg.discriminator_channels) if cfg.discriminator == "unet" else Discriminator()
+            disc = disc.to(self.device).to(memory_format=torch.channels_last)
             taps = tuple(cfg.content_taps) if cfg.content_taps is not None else None
             self.content = ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.content_feature_scale, taps).to(self.device)
             self.content = self.content.to(memory_format=torch.channels_last)
