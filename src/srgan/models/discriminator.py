@@ -65,7 +65,6 @@ class Discriminator(nn.Module):
 class UNetDiscriminatorConfig:
     in_channels: int = 3
     channels: int = 64  # C: the encoder has C, 2C, 4C, 8C channels at full, 1/2, 1/4 and 1/8 resolution
-    skip: bool = True  # add the encoder's map to the decoder's at each resolution (the U-Net's skips)
 
 
 class UNetDiscriminator(nn.Module):
@@ -102,7 +101,5 @@ class UNetDiscriminator(nn.Module):
             skip = skips.pop()
             # Upsample to the skip's own size, so sides that are not multiples of 8 line up too.
             y = nn.functional.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            y = act(conv(y), 0.2)
-            if self.config.skip:
-                y = y + skip
+            y = act(conv(y), 0.2) + skip
         return self.tail(self.refine(y)).squeeze(1)

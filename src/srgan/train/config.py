@@ -304,7 +304,7 @@ class TrainConfig:
     def _check_srgan(self) -> None:
         if self.discriminator not in ("srgan", "unet"):
             raise SrganError(f"config: discriminator must be srgan or unet, not {self.discriminator!r}")
-        if not (isinstance(self.discriminator_channels, int) and self.discriminator_channels >= 1):
+        if self.discriminator_channels < 1:  # an int: the schema checked the type
             raise SrganError(f"config: discriminator_channels must be an integer >= 1, not {self.discriminator_channels!r}")
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
