@@ -84,7 +84,8 @@ def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     assert card["kind"] == "srgan" and card["backbone"].startswith("EfficientNet-Lite0")
     assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "content_shift": 4, "adversarial": 1e-3,
                                   "adversarial_shift": 0, "pixel": 0.5, "pixel_loss": "full", "grid": 0.0,
-                                  "artifact": 0.0, "block_edge": 0.0, "discriminator": "srgan"}
+                                  "artifact": 0.0, "block_edge": 0.0, "discriminator": "srgan",
+                                  "gan_loss": "vanilla"}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
 
 
@@ -102,6 +103,22 @@ def test_a_gan_against_the_unet_discriminator_trains_and_resumes_exactly(tmp_pat
     r = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
     assert r["loss"] == pytest.approx(r["content"] + 0.1 * r["adversarial"], rel=1e-4)
     assert json.loads((full / "model.json").read_text())["loss_weights"]["discriminator"] == "unet4"
+
+
+def test_the_relativistic_gan_loss_trains_resumes_exactly_and_differs_from_the_paper_s(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=1), out=tmp_path / "pre").run_dir
+    kw = dict(kind="srgan", crop=32, init_generator=str(pre / "model.safetensors"), content_loss="mse", val=None,
+              discriminator="unet", discriminator_channels=4, adversarial_weight=0.1, checkpoint_every=2)
+    full = train(tiny_cfg(image_folder, steps=4, gan_loss="relativistic", **kw), out=tmp_path / "full").run_dir
+    part = train(tiny_cfg(image_folder, steps=2, gan_loss="relativistic", **kw), out=tmp_path / "part").run_dir
+    resumed = train(None, resume=part, overrides={"steps": 4}).run_dir
+    vanilla = train(tiny_cfg(image_folder, steps=4, **kw), out=tmp_path / "vanilla").run_dir
+    for name in ("generator", "discriminator"):
+        assert max_diff(weights(full, name), weights(resumed, name)) <= 1e-5
+        assert max_diff(weights(full, name), weights(vanilla, name)) > 1e-4
+    r = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["loss"] == pytest.approx(r["content"] + 0.1 * r["adversarial"], rel=1e-4)
+    assert json.loads((full / "model.json").read_text())["loss_weights"]["gan_loss"] == "relativistic"
 
 
 def test_adversarial_shift_and_lowpass_pixel_loss_train(tmp_path, image_folder):

@@ -29,6 +29,24 @@ def test_adversarial_loss_is_minus_log_d_and_finite_where_d_saturates():
     assert torch.isfinite(adversarial_loss(logits))  # log(sigmoid(-200)) would be -inf in float32
 
 
+def test_relativistic_losses_compare_each_side_with_the_other_side_s_average():
+    from srgan.train.losses import relativistic_discriminator_loss, relativistic_generator_loss
+
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([1.0, -1.0])  # means 1.0 and 0.0
+    bce = lambda x, label: -torch.log(torch.sigmoid(x) if label else 1 - torch.sigmoid(x))  # noqa: E731
+    d = 0.5 * (bce(real - 0.0, 1).mean() + bce(fake - 1.0, 0).mean())
+    g = 0.5 * (bce(real - 0.0, 0).mean() + bce(fake - 1.0, 1).mean())
+    assert relativistic_discriminator_loss(real, fake) == pytest.approx(d.item(), rel=1e-6)
+    assert relativistic_generator_loss(real, fake) == pytest.approx(g.item(), rel=1e-6)
+    # Shifting every logit alike changes nothing: only the gap between real and fake counts (unlike the paper's loss).
+    assert relativistic_discriminator_loss(real + 50, fake + 50) == pytest.approx(d.item(), rel=1e-5)
+    assert torch.isfinite(relativistic_generator_loss(real * 300, fake * 300))
+    # The generator's gradient reaches its fakes and not D's view of the reals, and moves fakes up.
+    real_g, fake_g = real.clone().requires_grad_(), fake.clone().requires_grad_()
+    relativistic_generator_loss(real_g, fake_g).backward()
+    assert real_g.grad is None and (fake_g.grad < 0).all()
+
+
 def test_content_taps_pick_effnet_blocks_and_only_effnet_has_them():
     from srgan.errors import SrganError
     from srgan.train.losses import ContentLoss

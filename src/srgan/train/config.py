@@ -157,6 +157,9 @@ class TrainConfig:
     # spectral normalisation (one logit per pixel, UNetDiscriminator; the adversarial terms average over pixels).
     discriminator: str = "srgan"
     discriminator_channels: int = 64  # unet: C, the first level's channels (Real-ESRGAN: 64); the others 2C, 4C, 8C
+    # vanilla: the paper's −log D(G(LR)) and D's binary cross-entropy | relativistic: ESRGAN's relativistic average
+    # loss (losses.relativistic_*; Wang et al. 2018), D asked whether HR looks more real than the average SR.
+    gan_loss: str = "vanilla"
 
     # --- denoiser
     noise_sigma: list[float] = field(default_factory=lambda: [0.05, 0.5])  # [low, high]: σ on [0, 1], drawn per crop
@@ -306,6 +309,8 @@ class TrainConfig:
             raise SrganError(f"config: discriminator must be srgan or unet, not {self.discriminator!r}")
         if self.discriminator_channels < 1:  # an int: the schema checked the type
             raise SrganError(f"config: discriminator_channels must be an integer >= 1, not {self.discriminator_channels!r}")
+        if self.gan_loss not in ("vanilla", "relativistic"):
+            raise SrganError(f"config: gan_loss must be vanilla or relativistic, not {self.gan_loss!r}")
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")

@@ -239,8 +239,8 @@ class Trainer:
                 out["block_edge"] = block.detach()
             out["loss"] = loss.detach()
         else:
-            sr_d, d_out = self._discriminator_step(sr, hr)
-            loss, out = self._generator_loss(lr, sr, hr, sr_d, jpeg_grid)
+            views, d_out = self._discriminator_step(sr, hr)
+            loss, out = self._generator_loss(lr, sr, hr, views, jpeg_grid)
             out.update(d_out)
         s = self.state
         s.opt.zero_grad(set_to_none=True)
@@ -261,32 +261,41 @@ class Trainer:
                     dist.broadcast(buf, 0)
         return {k: float(v) for k, v in out.items()}
 
-    def _discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Update D on real HR vs detached SR; returns D's (shifted) view of SR and D's logged values."""
-        from srgan.train.losses import discriminator_loss
+    def _discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], dict]:
+        """Update D on real HR vs detached SR; returns D's (shifted) views of SR and HR and D's logged values."""
+        from srgan.train.losses import discriminator_loss, relativistic_discriminator_loss
 
         sr_d, hr_d = self._shifted(sr, hr, self.cfg.adversarial_shift, ADVERSARIAL_SALT)
         with autocast(self.device, self.precision):
             d_real = self.train_disc(hr_d)
             d_fake = self.train_disc(sr_d.detach())
-        loss_d = discriminator_loss(d_real, d_fake)
+        d_loss = relativistic_discriminator_loss if self.cfg.gan_loss == "relativistic" else discriminator_loss
+        loss_d = d_loss(d_real, d_fake)
         s = self.state
         s.opt_d.zero_grad(set_to_none=True)
         s.scaler.scale(loss_d).backward()
         s.scaler.step(s.opt_d)
-        return sr_d, {"loss_d": loss_d.detach(), "d_real": torch.sigmoid(d_real.detach().float()).mean(),
+        return (sr_d, hr_d), {"loss_d": loss_d.detach(), "d_real": torch.sigmoid(d_real.detach().float()).mean(),
                       "d_fake": torch.sigmoid(d_fake.detach().float()).mean()}
 
-    def _generator_loss(self, lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, sr_d: torch.Tensor,
-                        jpeg_grid: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        """The perceptual loss, content + adversarial_weight·(−log D(G(LR))) with D's view of the *updated*
-        discriminator, plus the optional pixel, grid and artifact terms; and its logged parts."""
-        from srgan.train.losses import adversarial_loss
+    def _generator_loss(self, lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor,
+                        views: tuple[torch.Tensor, torch.Tensor], jpeg_grid: torch.Tensor | None = None,
+                        ) -> tuple[torch.Tensor, dict]:
+        """The perceptual loss, content + adversarial_weight·(−log D(G(LR))) (or the relativistic loss) with the
+        *updated* discriminator's view of ``views`` = (SR, HR) as D saw them, plus the optional pixel, grid and
+        artifact terms; and its logged parts."""
+        from srgan.train.losses import adversarial_loss, relativistic_generator_loss
 
         cfg = self.cfg
+        sr_d, hr_d = views
         with autocast(self.device, self.precision):
             content = self.content(*self._shifted(sr, hr, cfg.content_shift, CONTENT_SALT))
-            adv = adversarial_loss(self.train_disc(sr_d))
+            if cfg.gan_loss == "relativistic":
+                with torch.no_grad():
+                    real = self.train_disc(hr_d)
+                adv = relativistic_generator_loss(real, self.train_disc(sr_d))
+            else:
+                adv = adversarial_loss(self.train_disc(sr_d))
         loss = content + cfg.adversarial_weight * adv
         out = {}
         if cfg.pixel_weight:

@@ -10,6 +10,12 @@ Content losses:
 Adversarial loss (Eq. 6): −log D(G(LR)), computed from logits as softplus(−logit), which stays finite
 where D saturates, unlike log(sigmoid(·)).
 
+Relativistic average GAN loss (ESRGAN: Wang et al., "ESRGAN: Enhanced Super-Resolution Generative Adversarial
+Networks", ECCV Workshops 2018, Eqs. 1-2, after Jolicoeur-Martineau 2018): D judges whether a real image looks
+*more realistic than the average fake*, σ(C(x_r) − E[C(x_f)]), and the generator's loss has a term on real
+images too, so its gradient also comes from how D sees HR. Each loss is the mean of its real and fake terms,
+as ESRGAN's released training code weighs them, so an adversarial weight means about the same for both losses.
+
 Artifact loss (LDL: Liang et al., "Details or Artifacts: A Locally Discriminative Learning Approach to
 Realistic Image Super-Resolution", CVPR 2022): an L1 term weighted by a map of where the generator's
 departures from HR look like artifacts rather than detail (``artifact_map``).
@@ -86,6 +92,20 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float32))
     fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float32))
     return real + fake
+
+
+def relativistic_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """ESRGAN's D loss: real should outscore the average fake (label 1), fake the average real not (label 0).
+    The averages run over every logit, pixels included for a per-pixel discriminator."""
+    real, fake = real_logits.float(), fake_logits.float()
+    return 0.5 * (F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean())
+
+
+def relativistic_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """ESRGAN's G loss, the D loss with the labels swapped: fake should outscore the average real. ``real_logits``
+    carry no gradient (D's view of HR is fixed during the generator's step)."""
+    real, fake = real_logits.detach().float(), fake_logits.float()
+    return 0.5 * (F.softplus(real - fake.mean()).mean() + F.softplus(-(fake - real.mean())).mean())
 
 
 def phase_locked_error(sr: torch.Tensor, hr: torch.Tensor, period: int) -> torch.Tensor:
