@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from srgan.models import zoo
@@ -233,3 +234,24 @@ def test_block_shift_check_tells_a_model_that_sees_blocks_from_one_that_knows_th
     assert origin > 1.2 and abs(origin - shifted) < 0.15 * origin  # tiles both ways: it follows the content
     origin, shifted = tool.shift_check(placed, [lr])
     assert origin < 1.0 < shifted  # flat where blocks usually are, tiles where they really are
+
+
+def test_real_crops_shows_each_model_on_the_preset_s_input_and_refuses_an_unknown_preset(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    hr = tmp_path / "shared" / "data" / "benchmark" / "Set5" / "HR"
+    hr.mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(hr / "img_005.png")
+    tool = [sys.executable, str(REPO / "tools" / "real_crops.py"), "bicubic", "--shared", str(tmp_path / "shared")]
+    out = tmp_path / "crops.png"
+    r = subprocess.run([*tool, "--preset", "jpeg50", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Set5 img_005.png" in r.stdout and "--degrade jpeg50" in r.stdout
+    # One row per photo found (Set5's face, plus the validation cat where ../shared has it): HR, input, bicubic.
+    w, h = Image.open(out).size
+    assert w == 3 + 3 * (128 + 3) and h >= 128 + 13 + 6
+    r = subprocess.run([*tool, "--preset", "jpeg60", "--out", str(tmp_path / "x.png")], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == ["error: unknown preset 'jpeg60'; choose one of "
+                                                                   "bicubic, jpeg50, jpeg75, blur-noise-jpeg70"]
+    assert not (tmp_path / "x.png").exists()

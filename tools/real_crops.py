@@ -1,0 +1,59 @@
+"""1:1 crops of candidate ×4 models on real-photo inputs: the by-eye half of the real-photo bar, for any checkpoint.
+
+    python tools/real_crops.py MODEL [MODEL ...] --preset jpeg75 --out crops_jpeg75.png
+
+The same crops as ``srgan report``'s real-photo figure (srgan.bench.figures.REAL_FIGURE: a face, cat fur, flat sky;
+each model run on the whole degraded input), on any ``srgan evaluate --degrade`` preset, for models that are not
+shipped: run folders, checkpoints or .safetensors files (``tools/checkpoint_weights.py`` makes one from a
+checkpoint), shipped names and peers (``peer:realesrgan-x4plus``). Rows whose photo is missing are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="+", help="shipped names, run folders, checkpoints, .safetensors files or peer:NAME")
+    p.add_argument("--preset", default="jpeg50", help="an srgan evaluate --degrade preset (default jpeg50)")
+    p.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    p.add_argument("--shared", help="the shared data folder (default: ../shared)")
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args()
+
+    from srgan.bench.figures import real_figure
+    from srgan.bench.places import peers_dir, shared_dir
+    from srgan.bench.report import cats_list
+    from srgan.errors import SrganError
+    from srgan.io.files import atomic_path
+    from srgan.ops.realistic import PRESETS
+
+    try:
+        if a.preset not in PRESETS:
+            raise SrganError(f"unknown preset {a.preset!r}; choose one of {', '.join(PRESETS)}")
+        bench = shared_dir(a.shared) / "data" / "benchmark"
+        data = [str(d) for d in (bench / "Set5", bench / "BSD100") if d.is_dir()]
+        data += [str(cats)] if (cats := cats_list(CHECKOUT)) else []
+        if not data:
+            raise SrganError(f"no photos to crop: {bench}/Set5, BSD100 and the photos of configs/cats_val.txt are missing")
+        with tempfile.TemporaryDirectory() as tmp:
+            fig = real_figure(Path(tmp), data, a.models, peers_dir(None, a.shared), a.device, preset=a.preset)
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(a.out) as out:
+                shutil.copyfile(fig["path"], out)
+    except SrganError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {a.out}: {fig['caption']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
