@@ -14,7 +14,8 @@ Relativistic average GAN loss (ESRGAN: Wang et al., "ESRGAN: Enhanced Super-Reso
 Networks", ECCV Workshops 2018, Eqs. 1-2, after Jolicoeur-Martineau 2018): D judges whether a real image looks
 *more realistic than the average fake*, σ(C(x_r) − E[C(x_f)]), and the generator's loss has a term on real
 images too, so its gradient also comes from how D sees HR. Each loss is the mean of its real and fake terms,
-as ESRGAN's released training code weighs them, so an adversarial weight means about the same for both losses.
+as BasicSR's ESRGAN training weighs them (XPixelGroup/BasicSR, basicsr/models/esrgan_model.py), so an
+adversarial weight means about the same for both losses.
 
 Artifact loss (LDL: Liang et al., "Details or Artifacts: A Locally Discriminative Learning Approach to
 Realistic Image Super-Resolution", CVPR 2022): an L1 term weighted by a map of where the generator's
