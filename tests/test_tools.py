@@ -255,3 +255,7 @@ def test_real_crops_shows_each_model_on_the_preset_s_input_and_refuses_an_unknow
     assert r.returncode == 1 and r.stderr.strip().splitlines() == ["error: unknown preset 'jpeg60'; choose one of "
                                                                    "bicubic, jpeg50, jpeg75, blur-noise-jpeg70"]
     assert not (tmp_path / "x.png").exists()
+    # A model that does not load is an error, not a figure without it.
+    r = subprocess.run([*tool[:3], str(tmp_path / "nowhere.safetensors"), *tool[3:], "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and r.stderr.startswith(f"error: not shown: {tmp_path / 'nowhere.safetensors'} (")

@@ -5,15 +5,14 @@
 The same crops as ``srgan report``'s real-photo figure (srgan.bench.figures.REAL_FIGURE: a face, cat fur, flat sky;
 each model run on the whole degraded input), on any ``srgan evaluate --degrade`` preset, for models that are not
 shipped: run folders, checkpoints or .safetensors files (``tools/checkpoint_weights.py`` makes one from a
-checkpoint), shipped names and peers (``peer:realesrgan-x4plus``). Rows whose photo is missing are left out.
+checkpoint), shipped names and peers (``peer:realesrgan-x4plus``). Rows whose photo is missing are left out; a
+model that does not load is named on stderr and the exit status is 1 (the others are still drawn).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -32,7 +31,6 @@ def main() -> int:
     from srgan.bench.places import peers_dir, shared_dir
     from srgan.bench.report import cats_list
     from srgan.errors import SrganError
-    from srgan.io.files import atomic_path
     from srgan.ops.realistic import PRESETS
 
     try:
@@ -43,15 +41,15 @@ def main() -> int:
         data += [str(cats)] if (cats := cats_list(CHECKOUT)) else []
         if not data:
             raise SrganError(f"no photos to crop: {bench}/Set5, BSD100 and the photos of configs/cats_val.txt are missing")
-        with tempfile.TemporaryDirectory() as tmp:
-            fig = real_figure(Path(tmp), data, a.models, peers_dir(None, a.shared), a.device, preset=a.preset)
-            a.out.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(a.out) as out:
-                shutil.copyfile(fig["path"], out)
+        fig = real_figure(a.out.parent, data, a.models, peers_dir(None, a.shared), a.device, preset=a.preset,
+                          filename=a.out.name)
     except SrganError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {a.out}: {fig['caption']}")
+    if fig["missing"]:  # a model the user named and does not see is an error, even with the others drawn
+        print(f"error: not shown: {'; '.join(fig['missing'])}", file=sys.stderr)
+        return 1
     return 0
 
 

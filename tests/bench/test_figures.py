@@ -95,6 +95,7 @@ def test_real_figure_finds_its_crops_by_dataset_and_notes_a_missing_model(tmp_pa
     assert fig["path"] == tmp_path / "figures" / "real_photos.png"
     assert "mine b.png at x=12, y=8, 32×32" in fig["caption"] and "elsewhere" not in fig["caption"]
     assert "Not shown: peer:espcn (OpenCV ESPCN skipped: " in fig["caption"]
+    assert [m.split(" (")[0] for m in fig["missing"]] == ["peer:espcn"]
     # One row: HR, the input, bicubic.
     assert Image.open(fig["path"]).size == (3 * (32 + 3) + 3, 32 + 13 + 3 + 3)
     # No named crop among the datasets: the middle of the first image, for quick runs.

@@ -153,12 +153,12 @@ def face_figure(figures_dir: Path, datasets: list[str], peers_dir, device, model
 
 
 def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_dir, device,
-                crops=REAL_FIGURE, preset: str = REAL_FIGURE_PRESET) -> dict:
+                crops=REAL_FIGURE, preset: str = REAL_FIGURE_PRESET, filename: str = "real_photos.png") -> dict:
     """HR | the JPEG input | each model on :data:`REAL_FIGURE`'s crops at 1:1, each model run on the whole input.
 
     The input is what ``srgan evaluate --degrade preset`` gives the models (the same seed per file name). Crops
     whose dataset is not among ``datasets`` are left out; with none left (quick runs, other data), the middle of
-    the first image of the first dataset.
+    the first image of the first dataset. ``missing`` in the result: "model (why)" for each model not shown.
     """
     title = f"Real photos: ×4 on {describe_preset(preset)} inputs, 1:1"
     upscalers, missing = _load_upscalers(models, peers_dir, device)
@@ -176,9 +176,9 @@ def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers
         rows.append(real_row(hr, lr, outputs, box, f"input, {describe_preset(preset)}"))
         y, x, size = box
         where.append(f"{ds_name} {hr_path.name} at x={x}, y={y}, {size}×{size}")
-    path = save_png(label_grid(rows), figures_dir / "real_photos.png")
+    path = save_png(label_grid(rows), figures_dir / filename)
     note = f" Not shown: {'; '.join(missing)}." if missing else ""
-    return {"title": title, "path": path,
+    return {"title": title, "path": path, "missing": missing,
             "caption": f"HR crops ({'; '.join(where)}) at 1:1; the input is the MATLAB-bicubic ×¼ then `srgan evaluate "
             f"--degrade {preset}`'s JPEG (seeded by the file name), shown ×{SCALE} nearest so its 8×8 blocks show as "
             f"32-px squares; every model ran on the whole input and is shown unresampled. Look for those squares "
