@@ -116,6 +116,7 @@ def test_flag_paths_are_relative_to_the_cwd(tmp_path, monkeypatch):
         ("data: [x]\nlr_decay_gamma: 10\n", r"config: lr_decay_gamma must be in \(0, 1\], not 10\.0"),
         ("data: [x]\nval_max_images: 0\n", r"config: val_max_images must be a positive integer"),
         ("data: [x]\nsample_images: 0\n", r"config: sample_images must be a positive integer"),
+        ("data: [x]\ncrop_tries: 0\n", r"config: crop_tries must be a positive integer"),
         ("data: [x]\ncache_mb: -1\n", r"config: cache_mb must be a number of MiB >= 0, not -1\.0"),
         ("data: [x]\ncache_mb: .inf\n", r"config: cache_mb must be a number of MiB >= 0, not inf"),
         ("data: [x]\nnum_workers: -1\n", r"config: num_workers must be an integer >= 0, not -1"),

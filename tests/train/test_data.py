@@ -10,7 +10,9 @@ from srgan.train.data import (
     BatchSpec,
     ImageStore,
     augment,
+    crop_detail,
     dataset_paths,
+    detailed_crop,
     make_batch,
     random_crop,
     read_idx_images,
@@ -92,6 +94,35 @@ def test_crop_pads_small_images_and_augment_keeps_content():
     img = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
     out = augment(img, rng)
     assert sorted(out.ravel().tolist()) == sorted(img.ravel().tolist())
+
+
+def test_detailed_crop_keeps_the_busiest_of_its_tries():
+    # Left half flat gray, right half noise: uniform crops land anywhere, the busiest of 16 in the noise.
+    img = np.full((32, 128, 3), 128, np.uint8)
+    img[:, 64:] = np.random.default_rng(1).integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    assert crop_detail(img[:, 64:96]) > 50 * max(crop_detail(img[:, :32]), 1e-3)
+    busy = lambda tries: np.mean([crop_detail(detailed_crop(img, 32, tries, np.random.default_rng(s))) > 80
+                                  for s in range(200)])
+    assert busy(1) < 0.5 and busy(16) > 0.95
+    # It is the most detailed of exactly the crops random_crop draws from the same stream, and 1 try is
+    # random_crop itself: runs without the option keep their batches (and their resumes).
+    for s in range(20):
+        rng, ref = np.random.default_rng(s), np.random.default_rng(s)
+        tries = [random_crop(img, 32, ref) for _ in range(4)]
+        assert np.array_equal(detailed_crop(img, 32, 4, rng), max(tries, key=crop_detail))
+        assert rng.random() == ref.random()
+        assert np.array_equal(detailed_crop(img, 32, 1, np.random.default_rng(s)),
+                              random_crop(img, 32, np.random.default_rng(s)))
+    gray = img[..., :1]
+    assert crop_detail(gray[:, 64:96]) > 20 > crop_detail(gray[:, :32])
+
+
+def test_crop_tries_reach_the_batches(image_folder):
+    store = ImageStore([str(image_folder)])
+    one = make_batch(store, BatchSpec(kind="sr", batch_size=8, crop=16, seed=2), step=3)[1]
+    four = make_batch(store, BatchSpec(kind="sr", batch_size=8, crop=16, seed=2, crop_tries=4), step=3)[1]
+    detail = lambda hr: np.mean([crop_detail((x.permute(1, 2, 0) * 255).round().byte().numpy()) for x in hr])
+    assert not torch.equal(one, four) and detail(four) > detail(one)
 
 
 def test_sr_batches_are_matlab_bicubic_pairs_and_reproducible(image_folder):

@@ -99,6 +99,9 @@ class TrainConfig:
     # --- what is learned
     scale: int = 4  # upscaling factor r: 2, 4 or 8 (the denoiser keeps the size)
     crop: int = 96  # side of the HR training crops in pixels (the paper: 96); a multiple of scale
+    # Each sample keeps the most detailed (mean |luma gradient|) of this many random crops of its image, so that
+    # texture (fur, foliage) is a larger share of what a GAN sees than of a photo's area. 1: uniform (the paper).
+    crop_tries: int = 1
     batch_size: int = 16  # crops per step in each process (the paper: 16)
     steps: int = 100_000  # optimisation steps of the whole run, counted across resumes
     generator: GeneratorArgs = field(default_factory=lambda: {"num_blocks": 16, "channels": 64})
@@ -231,8 +234,8 @@ class TrainConfig:
             raise SrganError(f"config: scale must be 2, 4 or 8, not {self.scale}")
         if self.kind != "denoiser" and self.crop % self.scale:
             raise SrganError(f"config: crop {self.crop} must be a multiple of scale {self.scale}")
-        for name in ("steps", "batch_size", "crop", "log_every", "val_every", "checkpoint_every", "keep_checkpoints",
-                     "val_max_images", "sample_images"):
+        for name in ("steps", "batch_size", "crop", "crop_tries", "log_every", "val_every", "checkpoint_every",
+                     "keep_checkpoints", "val_max_images", "sample_images"):
             if getattr(self, name) < 1:
                 raise SrganError(f"config: {name} must be a positive integer")
         # seed: numpy's generators refuse negative seeds, at the first batch.

@@ -226,6 +226,24 @@ def random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
     return img[y : y + size, x : x + size]
 
 
+def crop_detail(crop: np.ndarray) -> float:
+    """How much detail a uint8 crop holds: the mean absolute difference between neighbouring luma pixels."""
+    y = luma(crop) if crop.shape[-1] == 3 else crop.astype(np.float32)
+    return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+
+
+def detailed_crop(img: np.ndarray, size: int, tries: int, rng: np.random.Generator) -> np.ndarray:
+    """The crop with the most detail (:func:`crop_detail`) among ``tries`` random ones; ``tries`` 1 is
+    :func:`random_crop` with the same draws.
+
+    Why: in photos most of the area is sky, wall and out-of-focus background, so a uniform crop seldom holds the
+    fur, foliage or fabric whose texture a GAN must learn to draw; picking the busiest of a few crops spends more
+    of each step on it.
+    """
+    crops = [random_crop(img, size, rng) for _ in range(tries)]
+    return max(crops, key=crop_detail) if tries > 1 else crops[0]
+
+
 def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random horizontal flip and 0/90/180/270° rotation: the 8 dihedral variants of a square crop."""
     if rng.random() < 0.5:
@@ -238,6 +256,7 @@ class BatchSpec:
     kind: str  # "sr" or "denoise"
     batch_size: int = 16
     crop: int = 96
+    crop_tries: int = 1  # keep the most detailed of this many random crops (detailed_crop); 1: uniform crops
     scale: int = 4
     noise_sigma: tuple[float, float] = (0.05, 0.5)
     seed: int = 0
@@ -260,7 +279,7 @@ def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Ten
     """
     rng = np.random.default_rng([spec.seed, step, spec.rank])
     idx = rng.integers(0, len(store), spec.batch_size)
-    crops = np.stack([augment(random_crop(store[int(i)], spec.crop, rng), rng) for i in idx])
+    crops = np.stack([augment(detailed_crop(store[int(i)], spec.crop, spec.crop_tries, rng), rng) for i in idx])
     hr_u8 = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
     hr = hr_u8.float().div_(255)
     if spec.kind == "sr" and spec.degradation is not None:

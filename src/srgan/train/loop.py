@@ -400,6 +400,7 @@ class Trainer:
             )
         spec = BatchSpec(
             kind="denoise" if cfg.kind == "denoiser" else "sr", batch_size=cfg.batch_size, crop=cfg.crop,
+            crop_tries=cfg.crop_tries,
             scale=cfg.scale, noise_sigma=tuple(cfg.noise_sigma), seed=cfg.seed, rank=self.dist.rank,
             degradation=None if cfg.degradation is None else RealDegradation.from_dict(cfg.degradation),
             with_sigma=getattr(self.state.model, "takes_sigma", False),
