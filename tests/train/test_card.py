@@ -14,9 +14,9 @@ from srgan.train.card import data_terms, run_card
 from srgan.train.config import load_config
 
 # The keys every trainer card has, in their order (older shipped cards have fewer: see tests/models/test_zoo.py).
-RUN_CARD_KEYS = ["name", "kind", "scale", "architecture", "steps", "batch_size", "crop", "precision", "content_loss",
-                 "backbone", "loss_weights", "data", "data_terms", "exclude", "validation", "selected_by", "ema_decay",
-                 "noise_sigma", "degradation", "trained_on", "torch"]
+RUN_CARD_KEYS = ["name", "kind", "scale", "architecture", "steps", "batch_size", "crop", "crop_tries", "precision",
+                 "content_loss", "backbone", "loss_weights", "data", "data_terms", "exclude", "validation", "selected_by",
+                 "ema_decay", "noise_sigma", "degradation", "trained_on", "torch"]
 
 
 @pytest.mark.parametrize("kind", ["srresnet", "srgan", "denoiser"])

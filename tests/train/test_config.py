@@ -135,6 +135,7 @@ def test_flag_paths_are_relative_to_the_cwd(tmp_path, monkeypatch):
         ("kind: srgan\ndata: [x]\nadversarial_weight: .inf\n", r"config: adversarial_weight must be a number >= 0, not inf"),
         ("kind: srgan\ndata: [x]\ndiscriminator: patchgan\n", r"config: discriminator must be srgan or unet, not 'patchgan'"),
         ("kind: srgan\ndata: [x]\ngan_loss: wgan\n", r"config: gan_loss must be vanilla or relativistic, not 'wgan'"),
+        ("kind: srgan\ndata: [x]\ncontent_criterion: l2\n", r"config: content_criterion must be mse or l1, not 'l2'"),
         ("kind: srgan\ndata: [x]\ndiscriminator: unet\ndiscriminator_channels: 0\n",
          r"config: discriminator_channels must be an integer >= 1, not 0"),
         ("data: [x]\ngrid_weight: .nan\n", r"config: grid_weight must be a number >= 0, not nan"),
@@ -248,10 +249,12 @@ def test_range_limits_themselves_are_accepted():
 
 def test_the_schema_names_what_the_losses_and_the_feature_network_accept():
     from srgan.models.features import _LITE0_STAGES
-    from srgan.train.losses import CONTENT_LOSSES
+    from srgan.train.losses import CONTENT_CRITERIA, CONTENT_LOSSES
 
     for name in CONTENT_LOSSES:
         assert load_config(None, {"data": ["x"], "content_loss": name}).content_loss == name
+    for name in CONTENT_CRITERIA:
+        assert load_config(None, {"data": ["x"], "content_criterion": name}).content_criterion == name
     assert sum(stage[-1] for stage in _LITE0_STAGES) == 16  # content_taps' 0-15
 
 

@@ -62,6 +62,31 @@ def test_content_taps_pick_effnet_blocks_and_only_effnet_has_them():
         ContentLoss("effnet", taps=(99,))
 
 
+def test_content_criterion_l1_compares_the_scaled_features_by_absolute_error():
+    from srgan.errors import SrganError
+    from srgan.train.losses import ContentLoss
+
+    torch.manual_seed(0)
+    hr, sr = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    l1 = ContentLoss("effnet", feature_scale=0.5, taps=(7, 10), criterion="l1").eval()
+    mse = ContentLoss("effnet", feature_scale=0.5, taps=(7, 10)).eval()
+    with torch.no_grad():
+        f_sr, f_hr = l1.features(sr), l1.features(hr)
+        want_l1 = torch.stack([(0.5 * (a - b)).abs().mean() for a, b in zip(f_sr, f_hr)]).mean()
+        want_mse = torch.stack([(0.5 * (a - b)).pow(2).mean() for a, b in zip(f_sr, f_hr)]).mean()
+        assert torch.allclose(l1(sr, hr), want_l1, rtol=1e-5) and torch.allclose(mse(sr, hr), want_mse, rtol=1e-5)
+        assert l1(hr, hr).item() == 0
+    # The gradient of L1 has the same size wherever SR's features differ: a small difference is pulled as hard
+    # as a large one, unlike MSE's, which fades with the difference.
+    small = (hr + 0.01 * torch.randn_like(hr)).requires_grad_()
+    large = (hr + 0.3 * torch.randn_like(hr)).requires_grad_()
+    g = {name: [torch.autograd.grad(loss(x, hr), x)[0].norm().item() for x in (small, large)]
+         for name, loss in (("l1", l1), ("mse", mse))}
+    assert g["mse"][1] / g["mse"][0] > 3 * g["l1"][1] / g["l1"][0]
+    with pytest.raises(SrganError, match="criterion"):
+        ContentLoss("effnet", criterion="l2")
+
+
 def test_artifact_map_is_zero_where_sr_is_hr_and_sees_noisy_residuals_more_than_smooth_ones():
     from srgan.train.losses import artifact_map
 

@@ -55,6 +55,7 @@ class ModelCard:
     steps: int | None = None  # optimisation steps behind these weights
     batch_size: int | None = None  # crops per step, all processes together
     crop: int | None = None  # HR crop side in pixels
+    crop_tries: int | None = None  # each crop the most detailed of this many random ones (1: uniform)
     precision: str | None = None  # fp32 | bf16 | fp16: the training arithmetic
     content_loss: str | None = None  # mse | vgg22 | vgg54 | effnet (denoiser: mse | l1)
     backbone: str | None = None  # the content loss's feature network, in words

@@ -28,6 +28,7 @@ def run_card(
     srgan = cfg.kind == "srgan"
     loss_weights = {
         "content": 1.0, "content_feature_scale": content_feature_scale, "content_shift": cfg.content_shift,
+        "content_criterion": cfg.content_criterion,
         "adversarial": cfg.adversarial_weight, "adversarial_shift": cfg.adversarial_shift,
         "pixel": cfg.pixel_weight, "pixel_loss": cfg.pixel_loss, "grid": cfg.grid_weight,
         "artifact": cfg.artifact_weight, "block_edge": cfg.block_edge_weight,
@@ -42,6 +43,7 @@ def run_card(
         steps=step,
         batch_size=cfg.batch_size * world,
         crop=cfg.crop,
+        crop_tries=cfg.crop_tries,
         precision=precision,
         content_loss=cfg.content_loss if srgan else cfg.criterion,
         backbone=backbone,

@@ -133,6 +133,8 @@ class TrainConfig:
     # EfficientNet-Lite0 blocks (0-15, `_blocks.t`) whose features the effnet content loss compares; None: (2, 4, 7, 10).
     # Deep blocks compare texture (the part of the paper's VGG φ5,4); shallow ones pull toward pixel MSE's average.
     content_taps: list[int] | None = None
+    # How SR's and HR's feature maps are compared: mse (the paper's Eq. 5) | l1 (ESRGAN's, BasicSR's PerceptualLoss).
+    content_criterion: str = "mse"
     # Pixels, in [0, crop/2): each step crops SR and HR alike at an offset drawn from [0, content_shift) before
     # the content loss, so the feature network's stride grid (period 2-16) has no fixed phase. 0: off (the paper).
     content_shift: int = 0
@@ -314,6 +316,9 @@ class TrainConfig:
             raise SrganError(f"config: discriminator_channels must be an integer >= 1, not {self.discriminator_channels!r}")
         if self.gan_loss not in ("vanilla", "relativistic"):
             raise SrganError(f"config: gan_loss must be vanilla or relativistic, not {self.gan_loss!r}")
+        # srgan.train.losses.CONTENT_CRITERIA (a test ties the two).
+        if self.content_criterion not in ("mse", "l1"):
+            raise SrganError(f"config: content_criterion must be mse or l1, not {self.content_criterion!r}")
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")

@@ -161,7 +161,8 @@ class Trainer:
             disc = UNetDiscriminator(channels=cfg.discriminator_channels) if cfg.discriminator == "unet" else Discriminator()
             disc = disc.to(self.device).to(memory_format=torch.channels_last)
             taps = tuple(cfg.content_taps) if cfg.content_taps is not None else None
-            self.content = ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.content_feature_scale, taps).to(self.device)
+            self.content = ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.content_feature_scale, taps,
+                                       cfg.content_criterion).to(self.device)
             self.content = self.content.to(memory_format=torch.channels_last)
         betas = (cfg.beta1, cfg.beta2)
         return TrainingState(

@@ -31,6 +31,9 @@ from torch import nn
 from srgan.errors import SrganError
 
 CONTENT_LOSSES = ("mse", "vgg22", "vgg54", "effnet")
+# How feature maps are compared: the paper's squared error (Eq. 5), or ESRGAN's absolute error (BasicSR's
+# PerceptualLoss, criterion "l1"), which does not let the few largest feature differences outweigh the many small ones.
+CONTENT_CRITERIA = ("mse", "l1")
 
 
 class ContentLoss(nn.Module):
@@ -40,10 +43,14 @@ class ContentLoss(nn.Module):
         vgg_weights: str | None = None,
         feature_scale: float | None = None,
         taps: tuple[int, ...] | None = None,
+        criterion: str = "mse",
     ) -> None:
         super().__init__()
         if kind not in CONTENT_LOSSES:
             raise SrganError(f"unknown content loss {kind!r}; choose one of {', '.join(CONTENT_LOSSES)}")
+        if criterion not in CONTENT_CRITERIA:
+            raise SrganError(f"unknown content criterion {criterion!r}; choose one of {', '.join(CONTENT_CRITERIA)}")
+        self.criterion = criterion
         if taps is not None and kind != "effnet":
             raise SrganError(f"content taps select EfficientNet blocks; content loss {kind!r} has none")
         self.kind = kind
@@ -79,7 +86,8 @@ class ContentLoss(nn.Module):
             target = self.features(hr)
         pred = self.features(sr)
         s = self.scale
-        losses = [F.mse_loss(p.float() * s, t.float() * s) for p, t in zip(pred, target)]
+        compare = F.mse_loss if self.criterion == "mse" else F.l1_loss
+        losses = [compare(p.float() * s, t.float() * s) for p, t in zip(pred, target)]
         return torch.stack(losses).mean()
 
 
