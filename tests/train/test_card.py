@@ -16,7 +16,7 @@ from srgan.train.config import load_config
 # The keys every trainer card has, in their order (older shipped cards have fewer: see tests/models/test_zoo.py).
 RUN_CARD_KEYS = ["name", "kind", "scale", "architecture", "steps", "batch_size", "crop", "crop_tries", "precision",
                  "content_loss", "backbone", "loss_weights", "data", "data_terms", "exclude", "validation", "selected_by",
-                 "ema_decay", "noise_sigma", "degradation", "trained_on", "torch"]
+                 "ema_decay", "freeze_bn", "noise_sigma", "degradation", "trained_on", "torch"]
 
 
 @pytest.mark.parametrize("kind", ["srresnet", "srgan", "denoiser"])

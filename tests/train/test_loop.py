@@ -85,7 +85,7 @@ def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "content_shift": 4, "adversarial": 1e-3,
                                   "adversarial_shift": 0, "pixel": 0.5, "pixel_loss": "full", "grid": 0.0,
                                   "artifact": 0.0, "block_edge": 0.0, "discriminator": "srgan",
-                                  "gan_loss": "vanilla"}
+                                  "gan_loss": "vanilla", "content_criterion": "mse"}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
 
 
@@ -119,6 +119,24 @@ def test_the_relativistic_gan_loss_trains_resumes_exactly_and_differs_from_the_p
     r = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
     assert r["loss"] == pytest.approx(r["content"] + 0.1 * r["adversarial"], rel=1e-4)
     assert json.loads((full / "model.json").read_text())["loss_weights"]["gan_loss"] == "relativistic"
+
+
+def test_freeze_bn_keeps_the_generator_s_batch_statistics_through_training_and_validation(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    start = weights(pre)
+    # texture selection validates step 0 on the raw generator, which puts it back in training mode: the freeze holds.
+    kw = dict(kind="srgan", crop=32, init_generator=str(pre / "model.safetensors"), content_loss="mse",
+              discriminator="unet", discriminator_channels=4, adversarial_weight=0.1, steps=4, val_every=2,
+              select="texture")
+    frozen = train(tiny_cfg(image_folder, freeze_bn=True, **kw), out=tmp_path / "frozen").run_dir
+    free = train(tiny_cfg(image_folder, **kw), out=tmp_path / "free").run_dir
+    stats = lambda w: {k: v for k, v in w.items() if "running_" in k}
+    assert stats(start) and max_diff(stats(start), stats(weights(frozen))) == 0
+    assert max_diff(stats(start), stats(weights(free))) > 0
+    affine = lambda w: {k: v for k, v in w.items() if "bn" in k and k.endswith((".weight", ".bias"))}
+    assert affine(start) and max_diff(affine(start), affine(weights(frozen))) > 0  # the scale and shift still learn
+    assert json.loads((frozen / "model.json").read_text())["freeze_bn"] is True
+    assert json.loads((free / "model.json").read_text())["freeze_bn"] is False
 
 
 def test_adversarial_shift_and_lowpass_pixel_loss_train(tmp_path, image_folder):

@@ -66,6 +66,7 @@ class ModelCard:
     validation: dict | None = None  # {"set": ..., metrics..., "step": ...} of the exported step
     selected_by: str | None = None  # the rule that picked the exported step, in words
     ema_decay: float | None = None
+    freeze_bn: bool | None = None  # true: BatchNorm used its running statistics in training too
     noise_sigma: list[float] | None = None  # denoiser: the training σ range
     # SR: how the training LR was made: null = the benchmark's MATLAB bicubic; else the real-photo pipeline's
     # settings (srgan.ops.realistic.RealDegradation, every key), with hr_downscale and the validation preset.

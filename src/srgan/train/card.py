@@ -57,6 +57,7 @@ def run_card(
         validation={"set": cfg.val, **validation},
         selected_by=selection_text(cfg, ref_psnr),
         ema_decay=cfg.ema_decay,
+        freeze_bn=cfg.freeze_bn,
         noise_sigma=cfg.noise_sigma if cfg.kind == "denoiser" else None,
         degradation=degradation_text(cfg),
         trained_on=where(device),

@@ -119,6 +119,12 @@ class TrainConfig:
     lr_decay_at: float | None = None  # step schedule: fraction of steps (0-1) after which lr drops; None: never
     lr_decay_gamma: float = 0.1  # step schedule: factor the lr is multiplied by at lr_decay_at
     lr_min: float = 1e-6  # cosine schedule: the lr of the last step
+    # true: the generator's BatchNorm layers use their running statistics in training as at inference, i.e. each is
+    # a fixed per-channel scale and shift that keeps learning, and one crop's output no longer depends on the other
+    # crops of its batch. For fine-tunes: ESRGAN (Wang et al. 2018, Sec. 3.1) removed BN from SRGAN's generator
+    # because batch statistics, which differ between training and inference, bring artifacts under GAN training.
+    # false: the paper's BatchNorm.
+    freeze_bn: bool = False
     # Exponential moving average of the generator's weights, ema ← d·ema + (1 − d)·w after every step, in [0, 1);
     # 0: off (the paper). When on, validation scores it, checkpoints keep it beside the raw weights and
     # model.safetensors holds it; 0.999 averages over about the last 1,000 steps.

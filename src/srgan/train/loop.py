@@ -357,9 +357,7 @@ class Trainer:
         store, spec, validator = self._open_run()
         prev_handler = signal.signal(signal.SIGINT, self._handle_sigint) if self.dist.main else None
         bar = Progress(self.state.step, self.cfg.steps, enabled=self.dist.main)
-        self.train_model.train()
-        if self.train_disc is not None:
-            self.train_disc.train()
+        self._train_mode()
         try:
             if validator is not None and self.state.step == 0 and self.cfg.selection in ("texture", "niqe"):
                 self._validate_start(validator)
@@ -483,11 +481,22 @@ class Trainer:
                 for buf in module.buffers() if module is not None else ():
                     dist.broadcast(buf, 0)
 
+    def _train_mode(self) -> None:
+        """Networks in training mode, the generator's BatchNorm layers in eval mode with ``freeze_bn``."""
+        self.train_model.train()
+        if self.train_disc is not None:
+            self.train_disc.train()
+        if self.cfg.freeze_bn:
+            for m in self.state.model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+
     # --- validation
 
     def _validate_start(self, validator: Validator) -> None:
         """Validate the starting generator: the reference the texture and niqe rules' PSNR budget counts from."""
         metrics, _ = validator.run(self.state.model, self.device, self.precision)
+        self._train_mode()
         self.state.ref_psnr = metrics["val_psnr_y"]
         self.log({"step": 0, **metrics, "reference": True})
         print("step 0: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
@@ -496,6 +505,7 @@ class Trainer:
     def _validate(self, validator: Validator) -> dict:
         s = self.state
         metrics, outputs = validator.run(self.eval_model, self.device, self.precision)
+        self._train_mode()
         score = selection_score(self.cfg, metrics, s.ref_psnr)
         is_best = score > s.best
         if is_best:
