@@ -135,6 +135,7 @@ def test_flag_paths_are_relative_to_the_cwd(tmp_path, monkeypatch):
         ("kind: srgan\ndata: [x]\nadversarial_weight: .inf\n", r"config: adversarial_weight must be a number >= 0, not inf"),
         ("kind: srgan\ndata: [x]\ndiscriminator: patchgan\n", r"config: discriminator must be srgan or unet, not 'patchgan'"),
         ("kind: srgan\ndata: [x]\ngan_loss: wgan\n", r"config: gan_loss must be vanilla or relativistic, not 'wgan'"),
+        ("kind: srgan\ndata: [x]\ndiscriminator_lr_ratio: 0\n", r"config: discriminator_lr_ratio must be a number > 0, not 0"),
         ("kind: srgan\ndata: [x]\ncontent_criterion: l2\n", r"config: content_criterion must be mse or l1, not 'l2'"),
         ("kind: srgan\ndata: [x]\ndiscriminator: unet\ndiscriminator_channels: 0\n",
          r"config: discriminator_channels must be an integer >= 1, not 0"),

@@ -85,7 +85,8 @@ def test_srgan_kind_trains_generator_and_discriminator(tmp_path, image_folder):
     assert card["loss_weights"] == {"content": 1.0, "content_feature_scale": 1.0, "content_shift": 4, "adversarial": 1e-3,
                                   "adversarial_shift": 0, "pixel": 0.5, "pixel_loss": "full", "grid": 0.0,
                                   "artifact": 0.0, "block_edge": 0.0, "discriminator": "srgan",
-                                  "gan_loss": "vanilla", "content_criterion": "mse"}
+                                  "gan_loss": "vanilla", "discriminator_lr_ratio": 1.0,
+                                  "content_criterion": "mse"}
     assert max_diff(weights(pre), ckpt["models"]["generator"]) > 0  # started from pre, then moved
 
 
@@ -119,6 +120,20 @@ def test_the_relativistic_gan_loss_trains_resumes_exactly_and_differs_from_the_p
     r = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
     assert r["loss"] == pytest.approx(r["content"] + 0.1 * r["adversarial"], rel=1e-4)
     assert json.loads((full / "model.json").read_text())["loss_weights"]["gan_loss"] == "relativistic"
+
+
+def test_discriminator_lr_ratio_sets_d_s_rate_at_every_step_of_the_schedule(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=1), out=tmp_path / "pre").run_dir
+    kw = dict(kind="srgan", crop=32, init_generator=str(pre / "model.safetensors"), content_loss="mse", val=None,
+              discriminator="unet", discriminator_channels=4, steps=4, lr=2e-4, lr_decay_at=0.5)
+    run = train(tiny_cfg(image_folder, discriminator_lr_ratio=4.0, **kw), out=tmp_path / "ttur").run_dir
+    one = train(tiny_cfg(image_folder, **kw), out=tmp_path / "one").run_dir
+    for step, lr in ((2, 2e-4), (4, 2e-5)):  # before and after the decay
+        opts = torch.load(run / "checkpoints" / f"step_{step:07d}.pt", weights_only=True)["optimizers"]
+        assert opts["model"]["param_groups"][0]["lr"] == pytest.approx(lr)
+        assert opts["discriminator"]["param_groups"][0]["lr"] == pytest.approx(4 * lr)
+    assert max_diff(weights(run, "discriminator"), weights(one, "discriminator")) > 0
+    assert json.loads((run / "model.json").read_text())["loss_weights"]["discriminator_lr_ratio"] == 4.0
 
 
 def test_freeze_bn_keeps_the_generator_s_batch_statistics_through_training_and_validation(tmp_path, image_folder):

@@ -33,7 +33,7 @@ def run_card(
         "pixel": cfg.pixel_weight, "pixel_loss": cfg.pixel_loss, "grid": cfg.grid_weight,
         "artifact": cfg.artifact_weight, "block_edge": cfg.block_edge_weight,
         "discriminator": cfg.discriminator if cfg.discriminator == "srgan" else f"unet{cfg.discriminator_channels}",
-        "gan_loss": cfg.gan_loss,
+        "gan_loss": cfg.gan_loss, "discriminator_lr_ratio": cfg.discriminator_lr_ratio,
     }
     return ModelCard(
         name=name,

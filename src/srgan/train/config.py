@@ -168,6 +168,9 @@ class TrainConfig:
     # spectral normalisation (one logit per pixel, UNetDiscriminator; the adversarial terms average over pixels).
     discriminator: str = "srgan"
     discriminator_channels: int = 64  # unet: C, the first level's channels (Real-ESRGAN: 64); the others 2C, 4C, 8C
+    # The discriminator's learning rate over the generator's, at every step of the schedule: the two time-scale
+    # update rule (Heusel et al. 2017; SAGAN, Zhang et al. 2019, trains D at 4x G's rate). 1: one rate (the paper).
+    discriminator_lr_ratio: float = 1.0
     # vanilla: the paper's −log D(G(LR)) and D's binary cross-entropy | relativistic: ESRGAN's relativistic average
     # loss (losses.relativistic_*; Wang et al. 2018), D asked whether HR looks more real than the average SR.
     gan_loss: str = "vanilla"
@@ -318,6 +321,8 @@ class TrainConfig:
     def _check_srgan(self) -> None:
         if self.discriminator not in ("srgan", "unet"):
             raise SrganError(f"config: discriminator must be srgan or unet, not {self.discriminator!r}")
+        if not 0 < self.discriminator_lr_ratio < float("inf"):
+            raise SrganError(f"config: discriminator_lr_ratio must be a number > 0, not {self.discriminator_lr_ratio}")
         if self.discriminator_channels < 1:  # an int: the schema checked the type
             raise SrganError(f"config: discriminator_channels must be an integer >= 1, not {self.discriminator_channels!r}")
         if self.gan_loss not in ("vanilla", "relativistic"):

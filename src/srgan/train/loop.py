@@ -173,7 +173,8 @@ class Trainer:
             # Made from the starting weights (init_generator loaded); a resume overwrites them with the saved EMA.
             ema=EMA(model, cfg.ema_decay) if cfg.ema_decay else None,
             disc=disc,
-            opt_d=torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=betas) if disc is not None else None,
+            opt_d=(torch.optim.Adam(disc.parameters(), lr=cfg.lr * cfg.discriminator_lr_ratio, betas=betas)
+                   if disc is not None else None),
         )
 
     @property
@@ -450,9 +451,9 @@ class Trainer:
 
     def _set_learning_rate(self) -> float:
         lr_now = lr_at(self.cfg, self.state.step)
-        for opt in (self.state.opt, self.state.opt_d):
+        for opt, lr in ((self.state.opt, lr_now), (self.state.opt_d, lr_now * self.cfg.discriminator_lr_ratio)):
             for group in opt.param_groups if opt is not None else ():
-                group["lr"] = lr_now
+                group["lr"] = lr
         return lr_now
 
     def _handle_sigint(self, signum, frame) -> None:
