@@ -101,6 +101,7 @@ class TrainConfig:
     crop: int = 96  # side of the HR training crops in pixels (the paper: 96); a multiple of scale
     # Each sample keeps the most detailed (mean |luma gradient|) of this many random crops of its image, so that
     # texture (fur, foliage) is a larger share of what a GAN sees than of a photo's area. 1: uniform (the paper).
+    # 4 made the real-photo GAN worse on every preset (records/training/srgan-x4-real-r27).
     crop_tries: int = 1
     batch_size: int = 16  # crops per step in each process (the paper: 16)
     steps: int = 100_000  # optimisation steps of the whole run, counted across resumes
@@ -123,7 +124,7 @@ class TrainConfig:
     # a fixed per-channel scale and shift that keeps learning, and one crop's output no longer depends on the other
     # crops of its batch. For fine-tunes: ESRGAN (Wang et al. 2018, Sec. 3.1) removed BN from SRGAN's generator
     # because batch statistics, which differ between training and inference, bring artifacts under GAN training.
-    # false: the paper's BatchNorm.
+    # false: the paper's BatchNorm, which did better on the real-photo GAN (records/training/srgan-x4-real-r29).
     freeze_bn: bool = False
     # Exponential moving average of the generator's weights, ema ← d·ema + (1 − d)·w after every step, in [0, 1);
     # 0: off (the paper). When on, validation scores it, checkpoints keep it beside the raw weights and
@@ -170,6 +171,7 @@ class TrainConfig:
     discriminator_channels: int = 64  # unet: C, the first level's channels (Real-ESRGAN: 64); the others 2C, 4C, 8C
     # The discriminator's learning rate over the generator's, at every step of the schedule: the two time-scale
     # update rule (Heusel et al. 2017; SAGAN, Zhang et al. 2019, trains D at 4x G's rate). 1: one rate (the paper).
+    # 4 took the real-photo GAN off the PSNR-NIQE line every other setting walked (records/training/srgan-x4-real-r31).
     discriminator_lr_ratio: float = 1.0
     # vanilla: the paper's −log D(G(LR)) and D's binary cross-entropy | relativistic: ESRGAN's relativistic average
     # loss (losses.relativistic_*; Wang et al. 2018), D asked whether HR looks more real than the average SR.
