@@ -69,6 +69,22 @@ def test_sr_validation_crops_hr_to_the_scale_and_draws_a_panel(image_folder):
     assert panel.shape == (sum(sides), 4 * max(sides), 3) and panel.dtype == np.uint8
 
 
+def test_validation_runs_in_eval_mode_and_gives_each_submodule_its_own_mode_back(image_folder):
+    class Seen(Nearest):
+        def forward(self, x):
+            self.modes.append((self.training, self.norm.training))
+            return super().forward(x)
+
+    model = Seen()
+    model.modes, model.norm = [], nn.BatchNorm2d(3)
+    model.train()
+    model.norm.eval()  # a frozen BatchNorm inside a training model
+    v = Validator(load_config(None, {"data": ["x"], "val": str(image_folder), "val_max_images": 2}), channels=3)
+    v.run(model, torch.device("cpu"), "fp32")
+    assert model.modes == [(False, False)] * 2
+    assert model.training and not model.norm.training
+
+
 def test_validation_with_no_readable_image_is_one_line(tmp_path):
     (tmp_path / "v").mkdir()
     (tmp_path / "v" / "a.png").write_bytes(b"not a png")

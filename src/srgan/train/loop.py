@@ -497,7 +497,6 @@ class Trainer:
     def _validate_start(self, validator: Validator) -> None:
         """Validate the starting generator: the reference the texture and niqe rules' PSNR budget counts from."""
         metrics, _ = validator.run(self.state.model, self.device, self.precision)
-        self._train_mode()
         self.state.ref_psnr = metrics["val_psnr_y"]
         self.log({"step": 0, **metrics, "reference": True})
         print("step 0: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
@@ -506,7 +505,6 @@ class Trainer:
     def _validate(self, validator: Validator) -> dict:
         s = self.state
         metrics, outputs = validator.run(self.eval_model, self.device, self.precision)
-        self._train_mode()
         score = selection_score(self.cfg, metrics, s.ref_psnr)
         is_best = score > s.best
         if is_best:

@@ -104,15 +104,17 @@ class Validator:
 
     @torch.no_grad()
     def run(self, model: nn.Module, device: torch.device, precision: str) -> tuple[dict, list[np.ndarray]]:
-        """(metrics, outputs as uint8 arrays) of ``model`` on the validation images, in eval mode."""
-        was_training = model.training
+        """(metrics, outputs as uint8 arrays) of ``model`` on the validation images, in eval mode; afterwards every
+        submodule is back in its own mode (a generator training with frozen BatchNorm keeps it frozen)."""
+        modes = [(m, m.training) for m in model.modules()]
         model.eval()
         # Every validation image has its own size: cuDNN's autotuning (on for training) would re-run per shape.
         benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, False
         try:
             return self._run(model, device, precision)
         finally:
-            model.train(was_training)
+            for m, training in modes:
+                m.training = training
             torch.backends.cudnn.benchmark = benchmark
 
     def _run(self, model: nn.Module, device: torch.device, precision: str) -> tuple[dict, list[np.ndarray]]:
