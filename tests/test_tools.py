@@ -59,6 +59,36 @@ def test_select_checkpoint_repicks_what_the_trainer_picked_and_publish_ships_it(
     assert max((state[k] - ckpt["models"]["generator"][k].float()).abs().max().item() for k in state) < 1e-2  # fp16 storage
 
 
+def test_publish_gives_a_checkpoint_of_a_run_that_never_exported_the_runs_own_card(tmp_path, image_folder):
+    # a branch stopped with Ctrl-C before its selection rule picked a step has checkpoints but no model.safetensors
+    import torch
+
+    from srgan.train.checkpoint import exported_weights
+
+    run = gan_run(tmp_path, image_folder)
+    (run / "model.safetensors").unlink()
+    (run / "model.json").unlink()
+    ckpt_path = run / "checkpoints" / "step_0000004.pt"
+    res = subprocess.run([sys.executable, "-c", "import sys, runpy; from srgan.models import zoo; from pathlib import Path; "
+                          f"zoo.WEIGHTS_DIR = Path({str(tmp_path / 'weights')!r}); sys.argv = sys.argv[1:]; "
+                          f"runpy.run_path({str(REPO / 'tools/publish_weights.py')!r}, run_name='__main__')",
+                          "publish_weights.py", str(run), "tiny-branch", "--checkpoint", str(ckpt_path), "--command", "srgan train x",
+                          "--selected-by", "by hand"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    state, card = zoo.load_state(tmp_path / "weights" / "tiny-branch.safetensors")
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    step4 = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    step4 = [r for r in step4 if r.get("step") == 4 and "val_psnr_y" in r][-1]
+    assert card["steps"] == 4 and card["checkpoint"] == ckpt_path.name and card["kind"] == "srgan"
+    assert card["validation"]["step"] == 4 and card["validation"]["val_psnr_y"] == step4["val_psnr_y"]
+    assert card["loss_weights"]["content_criterion"] == "mse" and card["data"] == [str(image_folder)]
+    assert card["command"] == "srgan train x" and card["selected_by"] == "by hand"
+    assert not (run / "model.safetensors").exists()
+    want = exported_weights(ckpt)
+    assert max((state[k] - want[k].float()).abs().max().item() for k in state) < 1e-2  # fp16 storage
+
+
 def test_select_checkpoint_sees_a_best_older_than_the_kept_steps(tmp_path, image_folder):
     import shutil
 

@@ -81,6 +81,21 @@ def test_card_keeps_unknown_keys_and_nulls_and_updates_by_name():
     assert zoo.ModelCard(kind="srresnet", nulls=frozenset({"loss_weights"})).to_dict() == {"kind": "srresnet", "loss_weights": None}
 
 
+def test_saved_models_get_the_usual_file_rights(tmp_path):
+    import os
+    import stat
+
+    g = Generator(num_blocks=1, channels=8)
+    old = os.umask(0o022)
+    try:
+        zoo.save_model(tmp_path / "m.safetensors", g, {"kind": "srresnet", "scale": 4})
+    finally:
+        os.umask(old)
+    for f in ("m.safetensors", "m.json"):  # readable by others as any file written under umask 022
+        assert stat.S_IMODE((tmp_path / f).stat().st_mode) == 0o644, f
+    assert zoo.load_state(tmp_path / "m.safetensors")[1]["kind"] == "srresnet"
+
+
 def test_save_model_takes_a_card_object(tmp_path):
     g = Generator(num_blocks=1, channels=8).eval()
     zoo.save_model(tmp_path / "m.safetensors", g, zoo.ModelCard(kind="srgan", scale=4, blend=[{"weight": 1.0, "model": "a"}]))

@@ -213,6 +213,44 @@ def test_jpeg_only_gives_the_bicubic_lr_saved_as_jpeg_and_leaves_other_runs_unch
         RealDegradation.from_dict({"jpeg_only_prob": -0.1}).check()
 
 
+def test_lr_blur_blurs_and_adds_noise_at_lr_size_then_saves_a_jpeg_and_leaves_other_runs_unchanged():
+    from srgan.ops.realistic import degrade_real_blocks
+
+    hr = smooth_image(128, 128)
+    bicubic = imresize_uint8(hr, scale=0.25)
+    # one fixed Gaussian, no noise: exactly the bicubic LR blurred at its own size, then a JPEG on the LR's grid
+    fixed = RealDegradation.from_dict({
+        "lr_blur_prob": 1.0, "final_jpeg_quality": [95, 95],
+        "lr_blur": {"kernel_prob": [1, 0, 0, 0, 0, 0], "kernel_size": [7, 7], "sigma": [1.0, 1.0]},
+        "lr_noise": {"gaussian_prob": 1.0, "sigma": [0.0, 0.0]}})
+    fixed.check()
+    out, on_grid = degrade_real_blocks(hr, 4, fixed, np.random.default_rng(0))
+    blurred = filter2d(bicubic.astype(np.float32) / 255.0, gaussian_kernel(7, 1.0))
+    assert on_grid and out.shape == bicubic.shape
+    assert np.array_equal(out, jpeg_of(np.clip(np.rint(blurred * 255), 0, 255).astype(np.uint8), 95))
+    assert np.abs(np.diff(out.astype(float), 2, axis=1)).mean() < 0.5 * np.abs(np.diff(bicubic.astype(float), 2, axis=1)).mean()
+    # the noise is drawn at LR size: with σ 0.05 and no blur the LR departs from the bicubic by about that much
+    noisy = RealDegradation.from_dict({"lr_blur_prob": 1.0, "final_jpeg_quality": [95, 95], "lr_blur": {"prob": 0.0},
+                                       "lr_noise": {"gaussian_prob": 1.0, "gray_prob": 0.0, "sigma": [0.05, 0.05]}})
+    diff = degrade_real(hr, 4, noisy, np.random.default_rng(1)).astype(float) - bicubic
+    assert 0.035 * 255 < diff.std() < 0.06 * 255
+    # a run that does not ask for the branch draws nothing for it (its random stream and resumes stay as they were)
+    counts = []
+    for prob in (0.0, 0.5):
+        rng = GateCounter(np.random.default_rng(0))
+        degrade_real(hr, 4, RealDegradation(lr_blur_prob=prob), rng)
+        counts.append(rng.gates)
+    assert counts[1] == counts[0] + 1
+    with pytest.raises(SrganError, match="lr_blur_prob"):
+        RealDegradation.from_dict({"lr_blur_prob": 1.5}).check()
+    with pytest.raises(SrganError, match="degradation.lr_blur.sigma"):
+        RealDegradation.from_dict({"lr_blur": {"sigma": [2.0, 1.0]}}).check()
+    with pytest.raises(SrganError, match="degradation.lr_noise.sigma"):
+        RealDegradation.from_dict({"lr_noise": {"sigma": [0.0, 2.0]}}).check()
+    with pytest.raises(SrganError, match="unknown config key degradation.lr_blur.size"):
+        RealDegradation.from_dict({"lr_blur": {"size": 3}})
+
+
 def jpeg_of(u8: np.ndarray, quality: int) -> np.ndarray:
     return np.clip(np.rint(jpeg(u8.astype(np.float32) / 255.0, quality) * 255.0), 0, 255).astype(np.uint8)
 

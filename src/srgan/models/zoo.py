@@ -200,17 +200,18 @@ def card_takes_sigma(card: ModelCard | dict) -> bool:
 
 def save_model(path: str | Path, model: nn.Module, card: ModelCard | dict, dtype: torch.dtype | None = None) -> None:
     """Write ``path`` (.safetensors) and its card ``path.with_suffix('.json')``, each atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from srgan.io.files import atomic_path
+    from srgan.io.files import atomic_write_bytes
 
     path = Path(path)
     card = card.to_dict() if isinstance(card, ModelCard) else card
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"kind": str(card.get("kind", ""))})
+    # Bytes through our atomic writer, not safetensors' save_file: that one recreates the file owner-only
+    # (0600), so a model saved for others to read (a shared install, a run folder) could not be.
+    atomic_write_bytes(path, save(state, metadata={"kind": str(card.get("kind", ""))}))
     atomic_save_json(path.with_suffix(".json"), card)
 
 

@@ -212,13 +212,24 @@ class RealDegradation:
     # softer than the rest (blockiness 0.91, records/training/srresnet-x4-real-r5). make_batch draws the offsets
     # and hands them to the loss, marking the crops whose last step was not such a JPEG (no blocks to watch). Ours.
     random_jpeg_grid: bool = False
+    # Chance a crop gets the MATLAB-bicubic LR, then a blur at LR size (``lr_blur``), noise (``lr_noise``) and the
+    # final JPEG: a soft photo (focus, shake, a cheap lens) downsized and saved, whose blur is then about as wide
+    # as the LR's pixels. In the full pipeline a blur that wide needs a first-order σ near 4 HR px, the far end of
+    # its range, and noise is then added at a larger size and shrunk; BSRGAN's shuffled order (Zhang et al. 2021,
+    # Sec. 3.2) puts blur and noise after the downsampling as often as before. Drawn after jpeg_only_prob. Ours.
+    lr_blur_prob: float = 0.0
+    lr_blur: BlurStage = field(default_factory=lambda: BlurStage(kernel_size=[7, 13], sigma=[0.5, 1.5], sinc_prob=0.0))
+    lr_noise: NoiseStage = field(default_factory=lambda: NoiseStage(sigma=[1 / 255, 10 / 255], poisson_scale=[0.05, 1.0]))
 
     def check(self) -> None:
         """Ranges and probabilities; one SrganError line naming the key."""
         _check_stage("degradation.first", self.first)
         _check_stage("degradation.second", self.second)
-        for name in ("second_order_prob", "final_sinc_prob", "final_jpeg_last_prob", "clean_prob", "jpeg_only_prob"):
+        for name in ("second_order_prob", "final_sinc_prob", "final_jpeg_last_prob", "clean_prob", "jpeg_only_prob",
+                     "lr_blur_prob"):
             _check_prob(f"degradation.{name}", getattr(self, name))
+        _check_blur("degradation.lr_blur", self.lr_blur)
+        _check_noise("degradation.lr_noise", self.lr_noise)
         _check_range("degradation.final_jpeg_quality", self.final_jpeg_quality, 1, 100)
 
     @classmethod
@@ -281,23 +292,30 @@ def _check_probs(where: str, probs: list[float], n: int) -> None:
         raise SrganError(f"config: {where} must be {n} probabilities that add up to 1, not {probs}")
 
 
-def _check_stage(where: str, st: OrderStage) -> None:
-    b = st.blur
-    _check_prob(f"{where}.blur.prob", b.prob)
-    _check_prob(f"{where}.blur.sinc_prob", b.sinc_prob)
-    _check_probs(f"{where}.blur.kernel_prob", b.kernel_prob, len(KERNEL_KINDS))
-    _check_range(f"{where}.blur.kernel_size", b.kernel_size, 3, 41)
+def _check_blur(where: str, b: BlurStage) -> None:
+    _check_prob(f"{where}.prob", b.prob)
+    _check_prob(f"{where}.sinc_prob", b.sinc_prob)
+    _check_probs(f"{where}.kernel_prob", b.kernel_prob, len(KERNEL_KINDS))
+    _check_range(f"{where}.kernel_size", b.kernel_size, 3, 41)
     if b.kernel_size[0] % 2 == 0 or b.kernel_size[1] % 2 == 0:
-        raise SrganError(f"config: {where}.blur.kernel_size must be odd sizes, not {b.kernel_size}")
-    _check_range(f"{where}.blur.sigma", b.sigma, 0.01, 20)
-    _check_range(f"{where}.blur.beta_generalized", b.beta_generalized, 0.05, 20)
-    _check_range(f"{where}.blur.beta_plateau", b.beta_plateau, 0.05, 20)
+        raise SrganError(f"config: {where}.kernel_size must be odd sizes, not {b.kernel_size}")
+    _check_range(f"{where}.sigma", b.sigma, 0.01, 20)
+    _check_range(f"{where}.beta_generalized", b.beta_generalized, 0.05, 20)
+    _check_range(f"{where}.beta_plateau", b.beta_plateau, 0.05, 20)
+
+
+def _check_noise(where: str, n: NoiseStage) -> None:
+    _check_prob(f"{where}.gaussian_prob", n.gaussian_prob)
+    _check_prob(f"{where}.gray_prob", n.gray_prob)
+    _check_range(f"{where}.sigma", n.sigma, 0, 1)
+    _check_range(f"{where}.poisson_scale", n.poisson_scale, 0, 10)
+
+
+def _check_stage(where: str, st: OrderStage) -> None:
+    _check_blur(f"{where}.blur", st.blur)
     _check_probs(f"{where}.resize_prob", st.resize_prob, 3)
     _check_range(f"{where}.resize_range", st.resize_range, 0.05, 4)
-    _check_prob(f"{where}.noise.gaussian_prob", st.noise.gaussian_prob)
-    _check_prob(f"{where}.noise.gray_prob", st.noise.gray_prob)
-    _check_range(f"{where}.noise.sigma", st.noise.sigma, 0, 1)
-    _check_range(f"{where}.noise.poisson_scale", st.noise.poisson_scale, 0, 10)
+    _check_noise(f"{where}.noise", st.noise)
     _check_range(f"{where}.jpeg_quality", st.jpeg_quality, 1, 100)
 
 
@@ -371,6 +389,13 @@ def degrade_real_blocks(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: n
         quality = int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
         return _u8(jpeg_on_grid(imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale).astype(np.float32) / 255.0,
                                 quality, grid)), True
+    if cfg.lr_blur_prob and rng.random() < cfg.lr_blur_prob:
+        img = imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale).astype(np.float32) / 255.0
+        if rng.random() < cfg.lr_blur.prob:
+            img = filter2d(img, random_kernel(cfg.lr_blur, rng))
+        img = np.clip(_random_noise(img, cfg.lr_noise, rng), 0, 1)
+        quality = int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
+        return _u8(jpeg_on_grid(img, quality, grid)), True
     img = hr.astype(np.float32) / 255.0
     img = _order(img, cfg.first, hr.shape[:2], rng)
     if rng.random() < cfg.second_order_prob:
