@@ -10,7 +10,8 @@ history) and, when given, the benchmark results JSON of ``srgan evaluate --json`
 A run stopped before it exported anything (a branch stopped with Ctrl-C, or one whose selection rule never
 picked a step) has no ``model.safetensors`` to take the card from; with ``--checkpoint`` the run's own trainer
 then exports that checkpoint, so the card says what the run's export would have said for that step (data,
-loss weights, degradation, the step's validation).
+loss weights, degradation, the step's validation); its ``trained_on`` names the machine that runs this tool, so
+publish on the machine kind that trained the run.
 """
 
 from __future__ import annotations

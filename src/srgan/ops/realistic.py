@@ -10,7 +10,8 @@ Two parts, both pure functions of arrays and a seeded ``numpy.random.Generator``
   random order. Every probability and range is a field of :class:`RealDegradation`, whose defaults are
   Real-ESRGAN's x4plus settings (noise given on our [0, 1] scale: their 1-30 of 255 is 0.004-0.118). Our
   additions: ``clean_prob`` (a crop keeps the benchmark's MATLAB bicubic LR, so the model stays faithful on clean
-  inputs), ``jpeg_only_prob`` (a crop gets that LR and then only a JPEG: a sharp photo downsized and saved) and
+  inputs), ``jpeg_only_prob`` (a crop gets that LR and then only a JPEG: a sharp photo downsized and saved),
+  ``lr_blur_prob`` (that LR blurred and noised at its own size, then the JPEG: a soft photo downsized) and
   ``second_order_prob`` (Real-ESRGAN always runs the second pass).
 - **Fixed test degradations** :data:`PRESETS` (``jpeg50``, ``jpeg75``, ``blur-noise-jpeg70``): the benchmark's
   MATLAB-bicubic LR followed by what a shared photo goes through, each seeded by the caller so a benchmark is
