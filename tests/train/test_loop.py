@@ -334,8 +334,12 @@ def test_torchrun_two_cpu_processes_stay_in_sync_and_resume(tmp_path, image_fold
                  f"--master_port={port}", str(script), str(cfg), str(run), str(steps)],
                 capture_output=True, text=True, env=env, timeout=240,
             )
-            # Another process may grab the port between our probe and torchrun's bind: only that is retried.
-            if r.returncode == 0 or "address already in use" not in r.stderr.lower():
+            # Retried (at most twice) only for two races outside our code: another process grabbing the port
+            # between our probe and torchrun's bind, and a child aborting in C++ as the interpreter tears down
+            # Gloo's threads ("terminate called without an active exception"; seen in one of three full suites on
+            # the 2-core Xeon, never alone; pytorch/pytorch#179291 describes that teardown). A retry must exit 0.
+            retry = "address already in use" in r.stderr.lower() or "terminate called without an active exception" in r.stderr
+            if r.returncode == 0 or not retry:
                 break
         assert r.returncode == 0, r.stderr[-3000:]
         a = torch.load(run / "rank0.pt", weights_only=True)
