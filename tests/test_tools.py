@@ -29,6 +29,14 @@ def gan_run(tmp_path: Path, data: Path, keep: int = 5) -> Path:
     return train(cfg, out=tmp_path / "gan").run_dir
 
 
+def publish_into(weights: Path, *args: str) -> subprocess.CompletedProcess:
+    """tools/publish_weights.py ARGS in a subprocess whose package weights folder is ``weights``."""
+    return subprocess.run([sys.executable, "-c", "import sys, runpy; from srgan.models import zoo; from pathlib import Path; "
+                           f"zoo.WEIGHTS_DIR = Path({str(weights)!r}); sys.argv = sys.argv[1:]; "
+                           f"runpy.run_path({str(REPO / 'tools/publish_weights.py')!r}, run_name='__main__')",
+                           "publish_weights.py", *args], capture_output=True, text=True, timeout=300)
+
+
 def test_select_checkpoint_repicks_what_the_trainer_picked_and_publish_ships_it(tmp_path, image_folder):
     run = gan_run(tmp_path, image_folder)
     out = tmp_path / "pick.json"
@@ -43,11 +51,7 @@ def test_select_checkpoint_repicks_what_the_trainer_picked_and_publish_ships_it(
 
     # publishing that checkpoint ships its generator, with the run's card and the checkpoint's step
     other = sorted((run / "checkpoints").glob("step_*.pt"))[0]
-    res = subprocess.run([sys.executable, "-c", "import sys, runpy; from srgan.models import zoo; from pathlib import Path; "
-                          f"zoo.WEIGHTS_DIR = Path({str(tmp_path / 'weights')!r}); sys.argv = sys.argv[1:]; "
-                          f"runpy.run_path({str(REPO / 'tools/publish_weights.py')!r}, run_name='__main__')",
-                          "publish_weights.py", str(run), "tiny-gan", "--checkpoint", str(other), "--selection", str(out)],
-                         capture_output=True, text=True, timeout=300)
+    res = publish_into(tmp_path / "weights", str(run), "tiny-gan", "--checkpoint", str(other), "--selection", str(out))
     assert res.returncode == 0, res.stderr
     shipped = tmp_path / "weights" / "tiny-gan.safetensors"
     state, card2 = zoo.load_state(shipped)
@@ -69,12 +73,8 @@ def test_publish_gives_a_checkpoint_of_a_run_that_never_exported_the_runs_own_ca
     (run / "model.safetensors").unlink()
     (run / "model.json").unlink()
     ckpt_path = run / "checkpoints" / "step_0000004.pt"
-    res = subprocess.run([sys.executable, "-c", "import sys, runpy; from srgan.models import zoo; from pathlib import Path; "
-                          f"zoo.WEIGHTS_DIR = Path({str(tmp_path / 'weights')!r}); sys.argv = sys.argv[1:]; "
-                          f"runpy.run_path({str(REPO / 'tools/publish_weights.py')!r}, run_name='__main__')",
-                          "publish_weights.py", str(run), "tiny-branch", "--checkpoint", str(ckpt_path), "--command", "srgan train x",
-                          "--selected-by", "by hand"],
-                         capture_output=True, text=True, timeout=300)
+    res = publish_into(tmp_path / "weights", str(run), "tiny-branch", "--checkpoint", str(ckpt_path),
+                       "--command", "srgan train x", "--selected-by", "by hand")
     assert res.returncode == 0, res.stderr
     state, card = zoo.load_state(tmp_path / "weights" / "tiny-branch.safetensors")
     ckpt = torch.load(ckpt_path, weights_only=True)

@@ -200,12 +200,7 @@ def test_jpeg_only_gives_the_bicubic_lr_saved_as_jpeg_and_leaves_other_runs_unch
     assert np.array_equal(out, jpeg_of(bicubic, 40))
     # a run that does not ask for the branch draws nothing for it, so its random stream (and its resumes) stay
     # as they were: with every gate drawn as 0.99 the control flow is fixed, and only the branch's gate differs
-    counts = []
-    for prob in (0.0, 0.5):
-        rng = GateCounter(np.random.default_rng(0))
-        degrade_real(hr, 4, RealDegradation(jpeg_only_prob=prob), rng)
-        counts.append(rng.gates)
-    assert counts[1] == counts[0] + 1
+    assert gates_drawn(hr, jpeg_only_prob=0.5) == gates_drawn(hr, jpeg_only_prob=0.0) + 1
     picks = [np.array_equal(degrade_real(hr, 4, RealDegradation(jpeg_only_prob=0.5, final_jpeg_quality=[95, 95]),
                                          np.random.default_rng(s)), jpeg_of(bicubic, 95)) for s in range(40)]
     assert 8 <= sum(picks) <= 32  # about half the crops
@@ -235,12 +230,7 @@ def test_lr_blur_blurs_and_adds_noise_at_lr_size_then_saves_a_jpeg_and_leaves_ot
     diff = degrade_real(hr, 4, noisy, np.random.default_rng(1)).astype(float) - bicubic
     assert 0.035 * 255 < diff.std() < 0.06 * 255
     # a run that does not ask for the branch draws nothing for it (its random stream and resumes stay as they were)
-    counts = []
-    for prob in (0.0, 0.5):
-        rng = GateCounter(np.random.default_rng(0))
-        degrade_real(hr, 4, RealDegradation(lr_blur_prob=prob), rng)
-        counts.append(rng.gates)
-    assert counts[1] == counts[0] + 1
+    assert gates_drawn(hr, lr_blur_prob=0.5) == gates_drawn(hr, lr_blur_prob=0.0) + 1
     with pytest.raises(SrganError, match="lr_blur_prob"):
         RealDegradation.from_dict({"lr_blur_prob": 1.5}).check()
     with pytest.raises(SrganError, match="degradation.lr_blur.sigma"):
@@ -268,6 +258,13 @@ class GateCounter:
 
     def __getattr__(self, name):
         return getattr(self.rng, name)
+
+
+def gates_drawn(hr: np.ndarray, **degradation) -> int:
+    """How many probability gates degrade_real draws for ``hr`` under RealDegradation(**degradation)."""
+    rng = GateCounter(np.random.default_rng(0))
+    degrade_real(hr, 4, RealDegradation(**degradation), rng)
+    return rng.gates
 
 
 def column_steps(img: np.ndarray) -> np.ndarray:

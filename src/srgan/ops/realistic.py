@@ -377,32 +377,38 @@ def degrade_real(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.rando
     return degrade_real_blocks(hr, scale, cfg, rng, grid)[0]
 
 
+def _bicubic_lr(hr: np.ndarray, scale: int) -> np.ndarray:
+    """The benchmark's MATLAB-bicubic LR of an HR crop (uint8), where the clean, JPEG-only and LR-blur crops start."""
+    from srgan.ops.imresize import imresize_uint8
+
+    return imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale)
+
+
+def _final_quality(cfg: RealDegradation, rng: np.random.Generator) -> int:
+    return int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
+
+
 def degrade_real_blocks(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.random.Generator,
                         grid: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, bool]:
     """:func:`degrade_real`, and whether the LR's last step was a JPEG saved at its size (its blocks on ``grid``)."""
-    from srgan.ops.imresize import imresize_uint8
-
     h, w = hr.shape[0] // scale, hr.shape[1] // scale
     if rng.random() < cfg.clean_prob:
-        return imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale), False
+        return _bicubic_lr(hr, scale), False
     # Drawn only when asked for, so that runs without the branch keep their random stream (and their resumes).
     if cfg.jpeg_only_prob and rng.random() < cfg.jpeg_only_prob:
-        quality = int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
-        return _u8(jpeg_on_grid(imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale).astype(np.float32) / 255.0,
-                                quality, grid)), True
+        return _u8(jpeg_on_grid(_bicubic_lr(hr, scale).astype(np.float32) / 255.0, _final_quality(cfg, rng), grid)), True
     if cfg.lr_blur_prob and rng.random() < cfg.lr_blur_prob:
-        img = imresize_uint8(np.ascontiguousarray(hr), scale=1 / scale).astype(np.float32) / 255.0
+        img = _bicubic_lr(hr, scale).astype(np.float32) / 255.0
         if rng.random() < cfg.lr_blur.prob:
             img = filter2d(img, random_kernel(cfg.lr_blur, rng))
         img = np.clip(_random_noise(img, cfg.lr_noise, rng), 0, 1)
-        quality = int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
-        return _u8(jpeg_on_grid(img, quality, grid)), True
+        return _u8(jpeg_on_grid(img, _final_quality(cfg, rng), grid)), True
     img = hr.astype(np.float32) / 255.0
     img = _order(img, cfg.first, hr.shape[:2], rng)
     if rng.random() < cfg.second_order_prob:
         img = _order(img, cfg.second, hr.shape[:2], rng)
     sinc = sinc_kernel(21, rng.uniform(math.pi / 3, math.pi)) if rng.random() < cfg.final_sinc_prob else None
-    quality = int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
+    quality = _final_quality(cfg, rng)
     mode = RESIZE_MODES[int(rng.integers(len(RESIZE_MODES)))]
     # Real-ESRGAN's two final orders: resize + sinc then JPEG, or JPEG then resize + sinc.
     if rng.random() < cfg.final_jpeg_last_prob:
