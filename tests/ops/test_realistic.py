@@ -8,6 +8,7 @@ from srgan.errors import SrganError
 from srgan.ops.imresize import imresize_uint8
 from srgan.ops.metrics import blockiness, psnr
 from srgan.ops.realistic import (
+    BRANCHES,
     PRESETS,
     BlurStage,
     RealDegradation,
@@ -219,9 +220,9 @@ def test_lr_blur_blurs_and_adds_noise_at_lr_size_then_saves_a_jpeg_and_leaves_ot
         "lr_blur": {"kernel_prob": [1, 0, 0, 0, 0, 0], "kernel_size": [7, 7], "sigma": [1.0, 1.0]},
         "lr_noise": {"gaussian_prob": 1.0, "sigma": [0.0, 0.0]}})
     fixed.check()
-    out, on_grid = degrade_real_blocks(hr, 4, fixed, np.random.default_rng(0))
+    out, on_grid, branch = degrade_real_blocks(hr, 4, fixed, np.random.default_rng(0))
     blurred = filter2d(bicubic.astype(np.float32) / 255.0, gaussian_kernel(7, 1.0))
-    assert on_grid and out.shape == bicubic.shape
+    assert on_grid and out.shape == bicubic.shape and BRANCHES[branch] == "lr_blur"
     assert np.array_equal(out, jpeg_of(np.clip(np.rint(blurred * 255), 0, 255).astype(np.uint8), 95))
     assert np.abs(np.diff(out.astype(float), 2, axis=1)).mean() < 0.5 * np.abs(np.diff(bicubic.astype(float), 2, axis=1)).mean()
     # the noise is drawn at LR size: with σ 0.05 and no blur the LR departs from the bicubic by about that much
@@ -294,3 +295,21 @@ def test_random_jpeg_grid_is_a_flag_and_moves_the_blocks_of_the_final_jpeg():
     assert np.array_equal(degrade_real(hr, 4, only, np.random.default_rng(0)), jpeg_of(imresize_uint8(hr, scale=0.25), 20))
     with pytest.raises(SrganError, match="random_jpeg_grid must be true or false"):
         RealDegradation.from_dict({"random_jpeg_grid": 1})
+
+
+def test_each_lr_names_the_branch_that_made_it_and_only_the_first_two_are_plain():
+    from srgan.ops.realistic import PLAIN_BRANCHES, degrade_real_blocks
+
+    hr = smooth_image(64, 64)
+    only = {"clean": {"clean_prob": 1.0}, "jpeg_only": {"jpeg_only_prob": 1.0}, "lr_blur": {"lr_blur_prob": 1.0},
+            "full": {}}
+    for name, settings in only.items():
+        cfg = RealDegradation.from_dict(settings)
+        cfg.check()
+        assert BRANCHES[degrade_real_blocks(hr, 4, cfg, np.random.default_rng(3)).branch] == name
+    assert BRANCHES[:PLAIN_BRANCHES] == ("clean", "jpeg_only")
+    # mixed: about the shares the probabilities give (clean 0.5; then JPEG-only 0.5 of the rest; then LR blur 0.5)
+    mixed = RealDegradation.from_dict({"clean_prob": 0.5, "jpeg_only_prob": 0.5, "lr_blur_prob": 0.5})
+    counts = np.bincount([degrade_real_blocks(hr, 4, mixed, np.random.default_rng(s)).branch for s in range(200)],
+                         minlength=4)
+    assert 70 <= counts[0] <= 130 and 30 <= counts[1] <= 70 and 10 <= counts[2] <= 40 and 10 <= counts[3] <= 40

@@ -229,7 +229,8 @@ def test_random_jpeg_grid_batches_carry_where_each_lr_s_blocks_start():
     store._items = [np.random.default_rng(i).integers(0, 256, (96, 96, 3), dtype=np.uint8) for i in range(3)]
     only = dict(jpeg_only_prob=1.0, final_jpeg_quality=[30, 30])
     spec = BatchSpec(kind="sr", batch_size=8, crop=64, scale=4, degradation=RealDegradation(**only, random_jpeg_grid=True))
-    lr, hr, grid = make_batch(store, spec, step=3)
+    lr, hr, grid, branch = make_batch(store, spec, step=3)
+    assert branch.tolist() == [1] * 8  # every crop from the JPEG-only branch
     assert grid.shape == (8, 2) and 0 <= grid.min() and grid.max() < 8 and len(set(map(tuple, grid.tolist()))) > 1
     assert torch.equal(make_batch(store, spec, step=3)[2], grid)
     # each LR is its HR's bicubic ×¼ saved as JPEG with the blocks where the grid says
@@ -243,7 +244,10 @@ def test_random_jpeg_grid_batches_carry_where_each_lr_s_blocks_start():
     assert (make_batch(store, clean, step=3)[2] == -1).all()
     mixed = BatchSpec(kind="sr", batch_size=8, crop=64, scale=4,
                       degradation=RealDegradation(clean_prob=0.5, jpeg_only_prob=1.0, random_jpeg_grid=True))
-    assert 0 < (make_batch(store, mixed, step=3)[2][:, 0] == -1).sum() < 8
+    _, _, grid, branch = make_batch(store, mixed, step=3)
+    assert 0 < (grid[:, 0] == -1).sum() < 8
+    # the clean crops (branch 0) are the ones with no JPEG grid; the rest came from the JPEG-only branch
+    assert torch.equal(grid[:, 0] == -1, branch == 0) and set(branch.tolist()) == {0, 1}
     # without the flag: two items, the blocks at the corner
     assert len(make_batch(store, BatchSpec(kind="sr", batch_size=8, crop=64, scale=4,
                                            degradation=RealDegradation(**only)), step=3)) == 2

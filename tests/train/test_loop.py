@@ -187,6 +187,29 @@ def test_block_edge_term_joins_a_real_photo_gan_s_loss_and_needs_the_degradation
     assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 10.0 * r["grid"] + 5.0 * r["block_edge"], rel=1e-4)
 
 
+def test_plain_pixel_term_weighs_only_the_plain_crops_and_needs_their_branches(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    common = dict(kind="srgan", steps=2, crop=64, val=None, init_generator=str(pre / "model.safetensors"),
+                  content_loss="mse", plain_pixel_weight=7.0)
+    # every crop plain (JPEG only): the term is the full-resolution MSE and joins the loss at its weight
+    run = train(tiny_cfg(image_folder, **common, degradation={"jpeg_only_prob": 1.0, "random_jpeg_grid": True}),
+                out=tmp_path / "plain").run_dir
+    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["plain_pixel"] > 0
+    assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 7.0 * r["plain_pixel"], rel=1e-4)
+    assert json.loads((run / "model.json").read_text())["loss_weights"]["plain_pixel"] == 7.0
+    # every crop blurred at LR size: none is plain, the term is 0
+    run = train(tiny_cfg(image_folder, **common, degradation={"lr_blur_prob": 1.0, "random_jpeg_grid": True}),
+                out=tmp_path / "blurred").run_dir
+    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["plain_pixel"] == 0 and r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"], rel=1e-4)
+    with pytest.raises(SrganError, match="plain_pixel_weight needs kind srgan and a degradation with random_jpeg_grid"):
+        tiny_cfg(image_folder, **common, degradation={"jpeg_only_prob": 1.0})
+    with pytest.raises(SrganError, match="plain_pixel_weight must be a number >= 0"):
+        tiny_cfg(image_folder, **{**common, "plain_pixel_weight": -1.0},
+                 degradation={"jpeg_only_prob": 1.0, "random_jpeg_grid": True})
+
+
 def test_block_edge_term_joins_a_real_photo_pixel_model_s_loss(tmp_path, image_folder):
     # the JPEG grid at a random place in each crop: the loop hands each crop's grid to the term
     cfg = tiny_cfg(image_folder, steps=2, crop=64, val=None, block_edge_weight=3.0,

@@ -197,3 +197,19 @@ def test_jpeg_block_error_reads_tiles_between_lr_cells_and_nothing_inside_a_cell
     moved[..., :, 44:] += 0.1
     assert jpeg_block_error(moved, hr, 4) == 0
     assert jpeg_block_error(moved, hr, 4, torch.tensor([[3, 3], [3, 3]])).item() > 0.01
+
+
+def test_masked_mse_is_the_kept_crops_mse_over_the_whole_batch():
+    from srgan.train.losses import masked_mse
+
+    hr = torch.zeros(4, 3, 8, 8)
+    sr = torch.stack([torch.full((3, 8, 8), v) for v in (0.1, 0.2, 0.3, 0.4)])
+    keep = torch.tensor([True, False, True, False])
+    # kept: 0.01 and 0.09; the two others count 0 over the batch of 4
+    assert masked_mse(sr, hr, keep).item() == pytest.approx((0.01 + 0.09) / 4)
+    assert masked_mse(sr, hr, torch.zeros(4, dtype=torch.bool)).item() == 0
+    assert masked_mse(sr, hr, torch.ones(4, dtype=torch.bool)).item() == pytest.approx(torch.mean((sr - hr) ** 2).item())
+    # its gradient reaches only the kept crops
+    sr.requires_grad_(True)
+    masked_mse(sr, hr, keep).backward()
+    assert sr.grad[1].abs().sum() == 0 and sr.grad[0].abs().sum() > 0

@@ -26,6 +26,7 @@ import io
 import math
 import zlib
 from dataclasses import dataclass, field, fields, is_dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -374,7 +375,7 @@ def degrade_real(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.rando
 
     ``grid``: (row, column) in the LR where the 8×8 blocks of a JPEG saved at LR size start (see
     ``RealDegradation.random_jpeg_grid``); a JPEG saved before the final resize is not on the LR's grid anyway."""
-    return degrade_real_blocks(hr, scale, cfg, rng, grid)[0]
+    return degrade_real_blocks(hr, scale, cfg, rng, grid).image
 
 
 def _bicubic_lr(hr: np.ndarray, scale: int) -> np.ndarray:
@@ -388,21 +389,35 @@ def _final_quality(cfg: RealDegradation, rng: np.random.Generator) -> int:
     return int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
 
 
+# Which branch of degrade_real_blocks made an LR: the first two are the plain ones (the bicubic LR, or it saved as
+# a JPEG), with no blur or noise that the model must undo.
+BRANCHES = ("clean", "jpeg_only", "lr_blur", "full")
+PLAIN_BRANCHES = 2  # branch indices below this are plain
+
+
+class RealLR(NamedTuple):
+    image: np.ndarray  # the LR, uint8 H/scale × W/scale × C
+    on_grid: bool  # its last step was a JPEG saved at its size, blocks on the given grid
+    branch: int  # index into BRANCHES
+
+
 def degrade_real_blocks(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.random.Generator,
-                        grid: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, bool]:
-    """:func:`degrade_real`, and whether the LR's last step was a JPEG saved at its size (its blocks on ``grid``)."""
+                        grid: tuple[int, int] = (0, 0)) -> RealLR:
+    """:func:`degrade_real`, whether the LR's last step was a JPEG saved at its size (its blocks on ``grid``) and
+    which of :data:`BRANCHES` made it."""
     h, w = hr.shape[0] // scale, hr.shape[1] // scale
     if rng.random() < cfg.clean_prob:
-        return _bicubic_lr(hr, scale), False
+        return RealLR(_bicubic_lr(hr, scale), False, 0)
     # Drawn only when asked for, so that runs without the branch keep their random stream (and their resumes).
     if cfg.jpeg_only_prob and rng.random() < cfg.jpeg_only_prob:
-        return _u8(jpeg_on_grid(_bicubic_lr(hr, scale).astype(np.float32) / 255.0, _final_quality(cfg, rng), grid)), True
+        lr = jpeg_on_grid(_bicubic_lr(hr, scale).astype(np.float32) / 255.0, _final_quality(cfg, rng), grid)
+        return RealLR(_u8(lr), True, 1)
     if cfg.lr_blur_prob and rng.random() < cfg.lr_blur_prob:
         img = _bicubic_lr(hr, scale).astype(np.float32) / 255.0
         if rng.random() < cfg.lr_blur.prob:
             img = filter2d(img, random_kernel(cfg.lr_blur, rng))
         img = np.clip(_random_noise(img, cfg.lr_noise, rng), 0, 1)
-        return _u8(jpeg_on_grid(img, _final_quality(cfg, rng), grid)), True
+        return RealLR(_u8(jpeg_on_grid(img, _final_quality(cfg, rng), grid)), True, 2)
     img = hr.astype(np.float32) / 255.0
     img = _order(img, cfg.first, hr.shape[:2], rng)
     if rng.random() < cfg.second_order_prob:
@@ -414,11 +429,11 @@ def degrade_real_blocks(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: n
     if rng.random() < cfg.final_jpeg_last_prob:
         img = resize_float(img, (h, w), mode)
         img = filter2d(img, sinc) if sinc is not None else img
-        return _u8(jpeg_on_grid(np.clip(img, 0, 1), quality, grid)), True
+        return RealLR(_u8(jpeg_on_grid(np.clip(img, 0, 1), quality, grid)), True, 3)
     img = jpeg(np.clip(img, 0, 1), quality)
     img = resize_float(img, (h, w), mode)
     img = filter2d(img, sinc) if sinc is not None else img
-    return _u8(img), False
+    return RealLR(_u8(img), False, 3)
 
 
 # ------------------------------------------------------------------------------------ fixed test degradations

@@ -34,6 +34,8 @@ def run_card(
         "artifact": cfg.artifact_weight, "block_edge": cfg.block_edge_weight,
         "discriminator": cfg.discriminator if cfg.discriminator == "srgan" else f"unet{cfg.discriminator_channels}",
         "gan_loss": cfg.gan_loss, "discriminator_lr_ratio": cfg.discriminator_lr_ratio,
+        # only when on, so that the cards of runs from before the term read as they did
+        **({"plain_pixel": cfg.plain_pixel_weight} if cfg.plain_pixel_weight else {}),
     }
     return ModelCard(
         name=name,

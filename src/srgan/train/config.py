@@ -152,6 +152,11 @@ class TrainConfig:
     # full: MSE of SR and HR. lowpass: MSE of their scale×scale box averages, i.e. SR must agree with HR at
     # the LR's resolution (colour, shading) while fine detail is left to the content and adversarial terms.
     pixel_loss: str = "full"
+    # Weight of a full-resolution pixel MSE on the crops whose LR is plain (the degradation's clean and JPEG-only
+    # branches: nothing to deblur or denoise), averaged over the whole batch, >= 0. The perceptual terms draw the
+    # same texture on every input; this holds the plain inputs nearer HR (PSNR) while blurred and noisy ones keep
+    # the full perceptual pull. Needs degradation.random_jpeg_grid (whose batches carry each crop's branch). 0: off.
+    plain_pixel_weight: float = 0.0
     # Weight of losses.phase_locked_error, >= 0: the fixed scale×scale pattern (grid) a PixelShuffle generator
     # can add. 0: off (the paper).
     grid_weight: float = 0.0
@@ -335,7 +340,8 @@ class TrainConfig:
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
-        for name in ("pixel_weight", "adversarial_weight", "grid_weight", "artifact_weight", "block_edge_weight"):
+        for name in ("pixel_weight", "plain_pixel_weight", "adversarial_weight", "grid_weight", "artifact_weight",
+                     "block_edge_weight"):
             if not 0 <= getattr(self, name) < float("inf"):
                 raise SrganError(f"config: {name} must be a number >= 0, not {getattr(self, name)}")
         if self.content_feature_scale is not None and not 0 < self.content_feature_scale < float("inf"):
@@ -350,6 +356,9 @@ class TrainConfig:
         if self.block_edge_weight and (self.kind == "denoiser" or self.degradation is None):
             raise SrganError("config: block_edge_weight needs kind srresnet or srgan and a degradation (the JPEG "
                              "blocks it looks for are made there)")
+        if self.plain_pixel_weight and (self.kind != "srgan" or not (self.degradation or {}).get("random_jpeg_grid")):
+            raise SrganError("config: plain_pixel_weight needs kind srgan and a degradation with random_jpeg_grid: true "
+                             "(its batches say which crops are plain)")
         if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):
             raise SrganError("config: artifact_weight needs kind srgan and ema_decay > 0 (the artifact map compares "
                              "against the EMA generator), e.g. ema_decay: 0.999")

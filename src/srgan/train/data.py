@@ -268,9 +268,10 @@ class BatchSpec:
 
 def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Tensor, ...]:
     """The (input, target) pair of float tensors in [0, 1] for one training step; (input, target, σ) for
-    denoising with ``spec.with_sigma``; (input, target, grid) with a degradation whose ``random_jpeg_grid`` is on,
-    grid an (N, 2) integer tensor: where each LR's JPEG blocks start (row, column; LR px, 0-7), −1 for a crop whose
-    last step was not a JPEG at LR size.
+    denoising with ``spec.with_sigma``; (input, target, grid, branch) with a degradation whose ``random_jpeg_grid``
+    is on, grid an (N, 2) integer tensor: where each LR's JPEG blocks start (row, column; LR px, 0-7), −1 for a crop
+    whose last step was not a JPEG at LR size; branch an N-vector: which of
+    :data:`srgan.ops.realistic.BRANCHES` made each LR.
 
     For SR the input is the ×``scale`` MATLAB-bicubic downscale of the HR crop in uint8 mode, the exact
     degradation of the benchmark LR images, or with ``spec.degradation`` each crop's own draw of the
@@ -288,11 +289,11 @@ def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Ten
         grids = rng.integers(0, JPEG_BLOCK, (len(crops), 2)) if random_grid else np.zeros((len(crops), 2), np.int64)
         pairs = [degrade_real_blocks(c, spec.scale, spec.degradation, rng, (int(g[0]), int(g[1])))
                  for c, g in zip(np.ascontiguousarray(crops), grids)]
-        lr = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).float().div_(255)
+        lr = torch.from_numpy(np.stack([p.image for p in pairs])).permute(0, 3, 1, 2).float().div_(255)
         if not random_grid:
             return lr, hr
-        grids[[not blocks for _, blocks in pairs]] = -1  # no JPEG at LR size: no block borders to watch
-        return lr, hr, torch.from_numpy(grids)
+        grids[[not p.on_grid for p in pairs]] = -1  # no JPEG at LR size: no block borders to watch
+        return lr, hr, torch.from_numpy(grids), torch.tensor([p.branch for p in pairs])
     if spec.kind == "sr":
         lr = imresize_uint8(hr_u8.contiguous(), scale=1 / spec.scale).float().div_(255)
         return lr, hr

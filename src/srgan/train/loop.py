@@ -224,10 +224,11 @@ class Trainer:
     # --- one step
 
     def _train_step(self, lr: torch.Tensor, hr: torch.Tensor, sigma: torch.Tensor | None = None,
-                    jpeg_grid: torch.Tensor | None = None) -> dict[str, float]:
+                    jpeg_grid: torch.Tensor | None = None, branch: torch.Tensor | None = None) -> dict[str, float]:
         """One optimisation step on a batch of inputs ``lr`` (LR or noisy) and targets ``hr``: its losses.
         ``sigma``: each noisy crop's σ, for a denoiser that takes it. ``jpeg_grid``: where each LR's JPEG blocks start
-        (LR px, (N, 2)); None: at the corner."""
+        (LR px, (N, 2)); None: at the corner. ``branch``: which degradation branch made each LR (an N-vector of
+        indices into srgan.ops.realistic.BRANCHES); None: not known."""
         cfg = self.cfg
         with autocast(self.device, self.precision):
             sr = self.train_model(lr) if sigma is None else self.train_model(lr, sigma)
@@ -242,7 +243,7 @@ class Trainer:
             out["loss"] = loss.detach()
         else:
             views, d_out = self._discriminator_step(sr, hr)
-            loss, out = self._generator_loss(lr, sr, hr, views, jpeg_grid)
+            loss, out = self._generator_loss(lr, sr, hr, views, jpeg_grid, branch)
             out.update(d_out)
         s = self.state
         s.opt.zero_grad(set_to_none=True)
@@ -282,7 +283,7 @@ class Trainer:
 
     def _generator_loss(self, lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor,
                         views: tuple[torch.Tensor, torch.Tensor], jpeg_grid: torch.Tensor | None = None,
-                        ) -> tuple[torch.Tensor, dict]:
+                        branch: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """The perceptual loss, content + adversarial_weight·(−log D(G(LR))) (or the relativistic loss) with the
         *updated* discriminator's view of ``views`` = (SR, HR) as D saw them, plus the optional pixel, grid and
         artifact terms; and its logged parts."""
@@ -307,6 +308,13 @@ class Trainer:
                 pixel = F.mse_loss(sr.float(), hr)
             loss = loss + cfg.pixel_weight * pixel
             out["pixel"] = pixel.detach()
+        if cfg.plain_pixel_weight and branch is not None:
+            from srgan.ops.realistic import PLAIN_BRANCHES
+            from srgan.train.losses import masked_mse
+
+            plain = masked_mse(sr, hr, branch < PLAIN_BRANCHES)
+            loss = loss + cfg.plain_pixel_weight * plain
+            out["plain_pixel"] = plain.detach()
         if cfg.grid_weight:
             from srgan.train.losses import phase_locked_error
 
@@ -419,10 +427,12 @@ class Trainer:
             lr_now = self._set_learning_rate()
             inp = inp.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             target = target.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            # The third item: each crop's σ for a denoiser told it, or where each LR's JPEG grid starts.
+            # The third item: each crop's σ for a denoiser told it, or where each LR's JPEG grid starts (and then
+            # the fourth: which degradation branch made each crop).
             sigma = extra[0].to(self.device) if extra and spec.with_sigma else None
             jpeg_grid = extra[0] if extra and not spec.with_sigma else None
-            losses = self._train_step(inp, target, sigma, jpeg_grid)
+            branch = extra[1].to(self.device) if len(extra) > 1 else None
+            losses = self._train_step(inp, target, sigma, jpeg_grid, branch)
             n0 += inp.shape[0]
             busy += time.perf_counter() - t_step
             if not all(math.isfinite(v) for v in losses.values()):
