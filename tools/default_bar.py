@@ -32,6 +32,12 @@ the same speed; both measured seconds per output megapixel are recorded); and a 
 
     python tools/default_bar.py --real --model srresnet-x4-real --role psnr [--visual ok ...] [--write]
 
+Unlike the benchmark bar's, the real-photo bar's photos have been used to pick runs and steps (the records name
+``--max-images 5`` on BSD100 and configs/cats_val.txt from srgan-x4-real-r13 on), so a candidate that meets it
+there is measured again on photos that picked nothing before it ships:
+``--data records/training/srgan-x4-real-r51/holdout_bsd100_6-15.txt
+records/training/srgan-x4-real-r51/holdout_cats_val_51-60.txt``.
+
 The presets are seeded per image, so a later candidate on the same ``--data`` and ``--max-images`` can take
 srresnet-x4's and Real-ESRGAN's numbers from an earlier ``--json`` result (``--reuse FILE``) instead of spending
 another quarter of an hour on Real-ESRGAN.
