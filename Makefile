@@ -19,6 +19,7 @@ install: $(STAMP)
 # The main job on the bundled photo (examples/chelsea.png, CC0): upscale it ×4 with the shipped default
 # model, then score bicubic and that model on its ×4-downscaled copy with the benchmark protocol.
 demo: $(STAMP)
+	mkdir -p $(OUT)
 	$(BIN)/srgan upscale examples/chelsea.png -o $(OUT)/chelsea_x4.png
 	$(BIN)/srgan evaluate --model bicubic --data examples
 	$(BIN)/srgan evaluate --model $$($(BIN)/python -c "import srgan; print(srgan.DEFAULT_UPSCALER)") --data examples
