@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from srgan.models.zoo import default_upscaler
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
@@ -27,10 +29,4 @@ def test_make_demo_creates_its_output_folder_and_upscales_the_bundled_photo(tmp_
         assert sr.size == (src.width * 4, src.height * 4)
     # both evaluate commands print their row for the bundled photo: bicubic, then the default model
     rows = [line.split() for line in run.stdout.splitlines() if line.startswith("examples ")]
-    assert [r[1] for r in rows] == ["bicubic", zoo_default()] and all(float(r[4]) > 25 for r in rows), run.stdout
-
-
-def zoo_default() -> str:
-    from srgan.models.zoo import default_upscaler
-
-    return default_upscaler()
+    assert [r[1] for r in rows] == ["bicubic", default_upscaler()] and all(float(r[4]) > 25 for r in rows), run.stdout

@@ -8,7 +8,7 @@ from srgan.errors import SrganError
 from srgan.ops.imresize import imresize_uint8
 from srgan.ops.metrics import blockiness, psnr
 from srgan.ops.realistic import (
-    BRANCHES,
+    Branch,
     PRESETS,
     BlurStage,
     RealDegradation,
@@ -222,7 +222,7 @@ def test_lr_blur_blurs_and_adds_noise_at_lr_size_then_saves_a_jpeg_and_leaves_ot
     fixed.check()
     out, on_grid, branch = degrade_real_blocks(hr, 4, fixed, np.random.default_rng(0))
     blurred = filter2d(bicubic.astype(np.float32) / 255.0, gaussian_kernel(7, 1.0))
-    assert on_grid and out.shape == bicubic.shape and BRANCHES[branch] == "lr_blur"
+    assert on_grid and out.shape == bicubic.shape and branch is Branch.LR_BLUR
     assert np.array_equal(out, jpeg_of(np.clip(np.rint(blurred * 255), 0, 255).astype(np.uint8), 95))
     assert np.abs(np.diff(out.astype(float), 2, axis=1)).mean() < 0.5 * np.abs(np.diff(bicubic.astype(float), 2, axis=1)).mean()
     # the noise is drawn at LR size: with σ 0.05 and no blur the LR departs from the bicubic by about that much
@@ -301,13 +301,13 @@ def test_each_lr_names_the_branch_that_made_it_and_only_the_first_two_are_plain(
     from srgan.ops.realistic import PLAIN_BRANCHES, degrade_real_blocks
 
     hr = smooth_image(64, 64)
-    only = {"clean": {"clean_prob": 1.0}, "jpeg_only": {"jpeg_only_prob": 1.0}, "lr_blur": {"lr_blur_prob": 1.0},
-            "full": {}}
-    for name, settings in only.items():
+    only = {Branch.CLEAN: {"clean_prob": 1.0}, Branch.JPEG_ONLY: {"jpeg_only_prob": 1.0},
+            Branch.LR_BLUR: {"lr_blur_prob": 1.0}, Branch.FULL: {}}
+    for branch, settings in only.items():
         cfg = RealDegradation.from_dict(settings)
         cfg.check()
-        assert BRANCHES[degrade_real_blocks(hr, 4, cfg, np.random.default_rng(3)).branch] == name
-    assert BRANCHES[:PLAIN_BRANCHES] == ("clean", "jpeg_only")
+        assert degrade_real_blocks(hr, 4, cfg, np.random.default_rng(3)).branch is branch
+    assert PLAIN_BRANCHES == (Branch.CLEAN, Branch.JPEG_ONLY)
     # mixed: about the shares the probabilities give (clean 0.5; then JPEG-only 0.5 of the rest; then LR blur 0.5)
     mixed = RealDegradation.from_dict({"clean_prob": 0.5, "jpeg_only_prob": 0.5, "lr_blur_prob": 0.5})
     counts = np.bincount([degrade_real_blocks(hr, 4, mixed, np.random.default_rng(s)).branch for s in range(200)],

@@ -26,6 +26,7 @@ import io
 import math
 import zlib
 from dataclasses import dataclass, field, fields, is_dataclass
+from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
@@ -389,35 +390,42 @@ def _final_quality(cfg: RealDegradation, rng: np.random.Generator) -> int:
     return int(rng.integers(cfg.final_jpeg_quality[0], cfg.final_jpeg_quality[1] + 1))
 
 
-# Which branch of degrade_real_blocks made an LR: the first two are the plain ones (the bicubic LR, or it saved as
-# a JPEG), with no blur or noise that the model must undo.
-BRANCHES = ("clean", "jpeg_only", "lr_blur", "full")
-PLAIN_BRANCHES = 2  # branch indices below this are plain
+class Branch(IntEnum):
+    """Which branch of :func:`degrade_real_blocks` made an LR. The plain ones (the bicubic LR, or it saved as a
+    JPEG: no blur or noise for the model to undo) are :data:`PLAIN_BRANCHES`."""
+
+    CLEAN = 0
+    JPEG_ONLY = 1
+    LR_BLUR = 2
+    FULL = 3
+
+
+PLAIN_BRANCHES = (Branch.CLEAN, Branch.JPEG_ONLY)
 
 
 class RealLR(NamedTuple):
     image: np.ndarray  # the LR, uint8 H/scale × W/scale × C
     on_grid: bool  # its last step was a JPEG saved at its size, blocks on the given grid
-    branch: int  # index into BRANCHES
+    branch: Branch
 
 
 def degrade_real_blocks(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: np.random.Generator,
                         grid: tuple[int, int] = (0, 0)) -> RealLR:
     """:func:`degrade_real`, whether the LR's last step was a JPEG saved at its size (its blocks on ``grid``) and
-    which of :data:`BRANCHES` made it."""
+    which :class:`Branch` made it."""
     h, w = hr.shape[0] // scale, hr.shape[1] // scale
     if rng.random() < cfg.clean_prob:
-        return RealLR(_bicubic_lr(hr, scale), False, 0)
+        return RealLR(_bicubic_lr(hr, scale), False, Branch.CLEAN)
     # Drawn only when asked for, so that runs without the branch keep their random stream (and their resumes).
     if cfg.jpeg_only_prob and rng.random() < cfg.jpeg_only_prob:
         lr = jpeg_on_grid(_bicubic_lr(hr, scale).astype(np.float32) / 255.0, _final_quality(cfg, rng), grid)
-        return RealLR(_u8(lr), True, 1)
+        return RealLR(_u8(lr), True, Branch.JPEG_ONLY)
     if cfg.lr_blur_prob and rng.random() < cfg.lr_blur_prob:
         img = _bicubic_lr(hr, scale).astype(np.float32) / 255.0
         if rng.random() < cfg.lr_blur.prob:
             img = filter2d(img, random_kernel(cfg.lr_blur, rng))
         img = np.clip(_random_noise(img, cfg.lr_noise, rng), 0, 1)
-        return RealLR(_u8(jpeg_on_grid(img, _final_quality(cfg, rng), grid)), True, 2)
+        return RealLR(_u8(jpeg_on_grid(img, _final_quality(cfg, rng), grid)), True, Branch.LR_BLUR)
     img = hr.astype(np.float32) / 255.0
     img = _order(img, cfg.first, hr.shape[:2], rng)
     if rng.random() < cfg.second_order_prob:
@@ -429,11 +437,11 @@ def degrade_real_blocks(hr: np.ndarray, scale: int, cfg: RealDegradation, rng: n
     if rng.random() < cfg.final_jpeg_last_prob:
         img = resize_float(img, (h, w), mode)
         img = filter2d(img, sinc) if sinc is not None else img
-        return RealLR(_u8(jpeg_on_grid(np.clip(img, 0, 1), quality, grid)), True, 3)
+        return RealLR(_u8(jpeg_on_grid(np.clip(img, 0, 1), quality, grid)), True, Branch.FULL)
     img = jpeg(np.clip(img, 0, 1), quality)
     img = resize_float(img, (h, w), mode)
     img = filter2d(img, sinc) if sinc is not None else img
-    return RealLR(_u8(img), False, 3)
+    return RealLR(_u8(img), False, Branch.FULL)
 
 
 # ------------------------------------------------------------------------------------ fixed test degradations
@@ -458,7 +466,13 @@ def apply_preset(lr: np.ndarray, name: str, rng: np.random.Generator) -> np.ndar
     """A uint8 LR image through the preset ``name`` (see :data:`PRESETS`), seeded by ``rng``; uint8 back."""
     if name not in PRESETS:
         raise SrganError(f"unknown degradation {name!r}; choose one of {', '.join(PRESETS)}")
-    blur, sigma, quality = PRESETS[name]
+    return degrade_lr(lr, *PRESETS[name], rng)
+
+
+def degrade_lr(lr: np.ndarray, blur: float, sigma: float, quality: int | None, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 LR image blurred (Gaussian σ ``blur`` LR px), noised (colour Gaussian σ ``sigma`` on [0, 1], from
+    ``rng``) and saved as JPEG at ``quality``, in that order; 0 / None skips a step. The steps of :data:`PRESETS`,
+    callable one at a time (records/training/srgan-x4-real-r53/degradation_parts.py takes a preset apart)."""
     if not (blur or sigma or quality):
         return lr
     img = lr.astype(np.float32) / 255.0

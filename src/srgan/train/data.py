@@ -270,8 +270,8 @@ def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Ten
     """The (input, target) pair of float tensors in [0, 1] for one training step; (input, target, σ) for
     denoising with ``spec.with_sigma``; (input, target, grid, branch) with a degradation whose ``random_jpeg_grid``
     is on, grid an (N, 2) integer tensor: where each LR's JPEG blocks start (row, column; LR px, 0-7), −1 for a crop
-    whose last step was not a JPEG at LR size; branch an N-vector: which of
-    :data:`srgan.ops.realistic.BRANCHES` made each LR.
+    whose last step was not a JPEG at LR size; branch an N-vector: which :class:`srgan.ops.realistic.Branch` made
+    each LR.
 
     For SR the input is the ×``scale`` MATLAB-bicubic downscale of the HR crop in uint8 mode, the exact
     degradation of the benchmark LR images, or with ``spec.degradation`` each crop's own draw of the
@@ -293,7 +293,7 @@ def make_batch(store: ImageStore, spec: BatchSpec, step: int) -> tuple[torch.Ten
         if not random_grid:
             return lr, hr
         grids[[not p.on_grid for p in pairs]] = -1  # no JPEG at LR size: no block borders to watch
-        return lr, hr, torch.from_numpy(grids), torch.tensor([p.branch for p in pairs])
+        return lr, hr, torch.from_numpy(grids), torch.tensor([int(p.branch) for p in pairs])
     if spec.kind == "sr":
         lr = imresize_uint8(hr_u8.contiguous(), scale=1 / spec.scale).float().div_(255)
         return lr, hr

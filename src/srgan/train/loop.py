@@ -228,7 +228,7 @@ class Trainer:
         """One optimisation step on a batch of inputs ``lr`` (LR or noisy) and targets ``hr``: its losses.
         ``sigma``: each noisy crop's σ, for a denoiser that takes it. ``jpeg_grid``: where each LR's JPEG blocks start
         (LR px, (N, 2)); None: at the corner. ``branch``: which degradation branch made each LR (an N-vector of
-        indices into srgan.ops.realistic.BRANCHES); None: not known."""
+        srgan.ops.realistic.Branch values); None: not known."""
         cfg = self.cfg
         with autocast(self.device, self.precision):
             sr = self.train_model(lr) if sigma is None else self.train_model(lr, sigma)
@@ -312,7 +312,7 @@ class Trainer:
             from srgan.ops.realistic import PLAIN_BRANCHES
             from srgan.train.losses import masked_mse
 
-            plain = masked_mse(sr, hr, branch < PLAIN_BRANCHES)
+            plain = masked_mse(sr, hr, torch.isin(branch, torch.tensor(PLAIN_BRANCHES, device=branch.device)))
             loss = loss + cfg.plain_pixel_weight * plain
             out["plain_pixel"] = plain.detach()
         if cfg.grid_weight:
