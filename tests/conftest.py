@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny generated images, and the path of ../shared when it exists."""
+"""Shared fixtures: tiny generated images, the path of ../shared when it exists, torch on one thread."""
 
 from __future__ import annotations
 
@@ -36,3 +36,16 @@ def image_folder(tmp_path: Path) -> Path:
         Image.fromarray(smooth_image(h, w, i)).save(folder / f"img{i}.png")
     Image.fromarray(smooth_image(50, 70, 9)).save(folder / "sub" / "nested.jpg", quality=95)
     return folder
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for a test that trains tiny networks: on 16×16 tensors a second thread only adds
+    synchronisation, and on a busy 2-core machine, where it waits for a time slice at every op, a training test
+    took 100× its 1-thread time (tests/models/test_ffdnet.py)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -82,3 +82,62 @@ def test_unet_discriminator_says_where_an_image_looks_fake():
     with torch.no_grad():
         logits = d(half)
     assert logits[..., 2:14].mean() < logits[..., 18:30].mean() - 0.5
+
+
+def _pairs(n: int, correlated: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image, LR ×4 nearest) pairs: a smooth ramp plus 4-px texture; the LR is the ramp plus its own noise. In
+    ``correlated`` pairs the image's texture *is* the LR's noise (a generator drawing its input's noise); in the
+    others it is independent of it (real HR). Each image alone has the same distribution either way."""
+    ramp = (torch.linspace(0, 1, 16).view(1, 1, 1, 16) * torch.rand(n, 3, 1, 1)).expand(n, 3, 16, 16)
+    lr_noise = 0.2 * torch.randn(n, 3, 4, 4)
+    texture = lr_noise if correlated else 0.2 * torch.randn(n, 3, 4, 4)
+    up = torch.nn.functional.interpolate
+    image = ramp + up(texture, scale_factor=4, mode="nearest")
+    return image, ramp + up(lr_noise, scale_factor=4, mode="nearest")
+
+
+def test_a_conditional_unet_discriminator_tells_texture_that_copies_the_lr_s_noise_where_a_plain_one_cannot(one_thread):
+    from srgan.train.losses import discriminator_loss
+
+    final = {}
+    for conditional in (False, True):
+        torch.manual_seed(0)
+        d = UNetDiscriminator(in_channels=6 if conditional else 3, channels=8)
+        opt = torch.optim.Adam(d.parameters(), lr=2e-3)
+        for _ in range(150):
+            (real, real_lr), (fake, fake_lr) = _pairs(8, False), _pairs(8, True)
+            if conditional:
+                real, fake = torch.cat([real, real_lr], 1), torch.cat([fake, fake_lr], 1)
+            loss = discriminator_loss(d(real), d(fake))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        d.eval()
+        torch.manual_seed(1)
+        (real, real_lr), (fake, fake_lr) = _pairs(16, False), _pairs(16, True)
+        if conditional:
+            real, fake = torch.cat([real, real_lr], 1), torch.cat([fake, fake_lr], 1)
+        with torch.no_grad():
+            final[conditional] = (torch.sigmoid(d(real)).mean() - torch.sigmoid(d(fake)).mean()).item()
+    # real minus fake probability on new pairs: the plain D can only guess, the conditional one separates them
+    assert abs(final[False]) < 0.1
+    assert final[True] > 0.3
+
+
+def test_widen_input_keeps_the_saved_judge_and_zeroes_the_new_channels():
+    from srgan.models.discriminator import widen_input
+
+    torch.manual_seed(0)
+    for make in (lambda c: UNetDiscriminator(in_channels=c, channels=8), lambda c: Discriminator(in_channels=c)):
+        saved, wide = make(3).eval(), make(6).eval()
+        state = widen_input(saved.state_dict(), wide)
+        wide.load_state_dict(state)
+        x = torch.rand(2, 3, 96, 96)
+        with torch.no_grad():
+            # whatever the new channels hold, the widened D scores the image as the saved one did
+            assert torch.allclose(wide(torch.cat([x, torch.rand_like(x)], 1)), saved(x), atol=1e-5)
+        first = next(k for k, v in state.items() if v.dim() == 4)
+        assert state[first].shape[1] == 6 and not state[first][:, 3:].any()
+    # anything else that does not fit is left for load_state_dict to refuse
+    narrow = UNetDiscriminator(channels=4).state_dict()
+    assert all(torch.equal(widen_input(narrow, UNetDiscriminator(in_channels=6, channels=8))[k], v) for k, v in narrow.items())

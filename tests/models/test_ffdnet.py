@@ -8,16 +8,6 @@ from srgan.train.config import DENOISER_ARCHS
 TINY = {"widths": (8, 16), "blocks_per_level": 1}
 
 
-@pytest.fixture
-def one_thread():
-    # On 16×16 tensors a second thread only adds synchronisation: on a busy 2-core machine, where the other
-    # thread waits for a time slice at every op, the training test below took 100× its 1-thread time.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("size", [(28, 28), (37, 41), (33, 8), (3, 5), (1, 1)])
 def test_any_size_and_channel_count(channels, size):

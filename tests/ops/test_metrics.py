@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from srgan.errors import SrganError
 from srgan.ops.imresize import imresize_uint8
-from srgan.ops.metrics import hf_ratio, psnr, psnr_rgb, psnr_y, rgb_to_y, ssim, ssim_rgb, ssim_y
+from srgan.ops.metrics import flat_noise, hf_ratio, psnr, psnr_rgb, psnr_y, rgb_to_y, ssim, ssim_rgb, ssim_y
 
 skmetrics = pytest.importorskip("skimage.metrics")
 
@@ -119,6 +119,24 @@ def test_hf_ratio() -> None:
     assert hf_ratio(flat, flat) == 1.0
 
 
+def test_flat_noise_sees_texture_drawn_where_the_photo_is_flat_and_not_where_it_has_texture() -> None:
+    # left half: a smooth ramp (flat to the metric); right half: strong texture
+    rng = np.random.default_rng(4)
+    hr = np.tile(np.linspace(60, 180, 64), (64, 1))
+    hr[:, 32:] += ndimage.gaussian_filter(rng.normal(0, 40, (64, 32)), 0.7)
+    speckle = np.zeros_like(hr)
+    speckle[:, :32] = rng.normal(0, 6, (64, 32))
+    busier = np.zeros_like(hr)
+    busier[:, 32:] = rng.normal(0, 6, (64, 32))
+    base = flat_noise(hr, hr)
+    assert base < 0.5  # the ramp has (almost) no high-pass energy
+    assert flat_noise(hr + speckle, hr) > base + 3  # speckle on the flat half: seen, about its high-pass RMS
+    assert flat_noise(hr + busier, hr) < base + 0.5  # the same noise inside the texture: not its business
+    # a blurry output is under HR's own level, which is why it is read beside NIQE
+    textured = hr + ndimage.gaussian_filter(rng.normal(0, 8, hr.shape), 0.7)
+    assert flat_noise(ndimage.gaussian_filter(textured, 2), textured) < flat_noise(textured, textured)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -128,6 +146,7 @@ def test_hf_ratio() -> None:
         (lambda: psnr(np.zeros((8, 8)), np.zeros((8, 8)), border=4), "border"),
         (lambda: ssim(np.zeros((8, 8)), np.zeros((8, 8))), "window"),
         (lambda: hf_ratio(np.zeros((8, 8)), np.zeros((8, 8)), border=-1), "border"),
+        (lambda: flat_noise(np.zeros((8, 8)), np.zeros((8, 9))), r"\(8, 8\) vs \(8, 9\)"),
     ],
 )
 def test_bad_input_raises_srgan_error(call, message: str) -> None:  # type: ignore[no-untyped-def]

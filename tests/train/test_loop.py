@@ -210,6 +210,70 @@ def test_plain_pixel_term_weighs_only_the_plain_crops_and_needs_their_branches(t
                  degradation={"jpeg_only_prob": 1.0, "random_jpeg_grid": True})
 
 
+def test_degraded_adversarial_scale_weighs_the_gan_term_of_blurred_and_noised_crops_only(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    common = dict(kind="srgan", steps=2, crop=64, val=None, init_generator=str(pre / "model.safetensors"),
+                  content_loss="mse", adversarial_weight=0.1, degraded_adversarial_scale=0.0)
+
+    def last(run):
+        return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+
+    # every crop blurred at LR size: the adversarial term is off, D still trains
+    r = last(train(tiny_cfg(image_folder, **common, degradation={"lr_blur_prob": 1.0, "random_jpeg_grid": True}),
+                   out=tmp_path / "blurred").run_dir)
+    assert r["adversarial"] == 0 and r["loss"] == pytest.approx(r["content"], rel=1e-5) and r["loss_d"] > 0
+    # every crop plain: the full term, as without the setting
+    run = train(tiny_cfg(image_folder, **common, degradation={"jpeg_only_prob": 1.0, "random_jpeg_grid": True}),
+                out=tmp_path / "plain").run_dir
+    r = last(run)
+    assert r["adversarial"] > 0 and r["loss"] == pytest.approx(r["content"] + 0.1 * r["adversarial"], rel=1e-4)
+    assert json.loads((run / "model.json").read_text())["loss_weights"]["degraded_adversarial_scale"] == 0.0
+    with pytest.raises(SrganError, match="degraded_adversarial_scale needs kind srgan and a degradation with random_jpeg_grid"):
+        tiny_cfg(image_folder, **common, degradation={"jpeg_only_prob": 1.0})
+    with pytest.raises(SrganError, match="degraded_adversarial_scale must be a number >= 0"):
+        tiny_cfg(image_folder, **{**common, "degraded_adversarial_scale": -0.5},
+                 degradation={"jpeg_only_prob": 1.0, "random_jpeg_grid": True})
+
+
+def test_a_conditional_discriminator_sees_each_image_beside_its_lr_and_a_run_can_turn_it_on_at_a_resume(
+        tmp_path, image_folder, monkeypatch):
+    from srgan.models.discriminator import UNetDiscriminator
+    from srgan.train.loop import Trainer
+
+    pre = train(tiny_cfg(image_folder, val=None, steps=1), out=tmp_path / "pre").run_dir
+    kw = dict(kind="srgan", crop=32, init_generator=str(pre / "model.safetensors"), content_loss="mse", val=None,
+              discriminator="unet", discriminator_channels=4, adversarial_weight=0.1, checkpoint_every=2)
+    seen, lrs = [], []
+    forward, d_step = UNetDiscriminator.forward, Trainer._discriminator_step
+    monkeypatch.setattr(UNetDiscriminator, "forward", lambda self, x: seen.append(x.detach().clone()) or forward(self, x))
+    monkeypatch.setattr(Trainer, "_discriminator_step", lambda self, sr, hr, lr: lrs.append(lr.clone()) or d_step(self, sr, hr, lr))
+    run = train(tiny_cfg(image_folder, steps=2, conditional_discriminator=True, **kw), out=tmp_path / "cond").run_dir
+    # each step: D on real, on fake, then the generator's view; all three beside that step's LR
+    assert len(seen) == 6 and all(x.shape[1] == 6 for x in seen)
+    for i, lr in enumerate(lrs):
+        up = torch.nn.functional.interpolate(lr, scale_factor=4, mode="nearest")
+        for x in seen[3 * i : 3 * i + 3]:
+            assert torch.equal(x[:, 3:], up)
+        assert not torch.equal(seen[3 * i][:, :3], seen[3 * i + 1][:, :3])  # HR, then SR
+    assert weights(run, "discriminator")["head.weight"].shape[1] == 6
+    assert json.loads((run / "model.json").read_text())["loss_weights"]["conditional_discriminator"] is True
+    monkeypatch.undo()
+    # a plain run resumed with the condition on: D keeps what it learnt and starts reading the LR from zero
+    part = train(tiny_cfg(image_folder, steps=2, **kw), out=tmp_path / "part").run_dir
+    before = weights(part, "discriminator")
+    resumed = train(None, resume=part, overrides={"steps": 4, "conditional_discriminator": True}).run_dir
+    after = weights(resumed, "discriminator")
+    assert before["head.weight"].shape[1] == 3 and after["head.weight"].shape[1] == 6
+    assert after["head.weight"][:, 3:].abs().sum() > 0  # the LR's weights left zero and learnt
+    opt = torch.load(resumed / "checkpoints" / "step_0000004.pt", weights_only=True)["optimizers"]["discriminator"]
+    assert opt["state"][0]["exp_avg"].shape == after["head.weight"].shape
+    # and turned off again, one line, not a traceback
+    with pytest.raises(SrganError, match="its discriminator does not fit this config's"):
+        train(None, resume=resumed, overrides={"steps": 6, "conditional_discriminator": False})
+    with pytest.raises(SrganError, match="conditional_discriminator needs kind srgan"):
+        tiny_cfg(image_folder, conditional_discriminator=True)
+
+
 def test_block_edge_term_joins_a_real_photo_pixel_model_s_loss(tmp_path, image_folder):
     # the JPEG grid at a random place in each crop: the loop hands each crop's grid to the term
     cfg = tiny_cfg(image_folder, steps=2, crop=64, val=None, block_edge_weight=3.0,

@@ -213,3 +213,26 @@ def test_masked_mse_is_the_kept_crops_mse_over_the_whole_batch():
     sr.requires_grad_(True)
     masked_mse(sr, hr, keep).backward()
     assert sr.grad[1].abs().sum() == 0 and sr.grad[0].abs().sum() > 0
+
+
+def test_crop_weights_scale_each_crop_s_share_of_the_adversarial_terms():
+    from srgan.train.losses import adversarial_loss, relativistic_generator_loss
+
+    g = torch.Generator().manual_seed(0)
+    fake = torch.randn(4, 6, 6, generator=g)  # a per-pixel D's logits for 4 crops
+    real = torch.randn(4, 6, 6, generator=g)
+    w = torch.tensor([1.0, 0.3, 0.0, 1.0])
+    per_crop = torch.nn.functional.softplus(-fake).mean(dim=(1, 2))
+    assert adversarial_loss(fake, w).item() == pytest.approx((per_crop * w).mean().item(), rel=1e-6)
+    assert adversarial_loss(fake, torch.ones(4)).item() == pytest.approx(adversarial_loss(fake).item(), rel=1e-6)
+    one_logit = fake[:, 0, 0]  # the paper's D: one logit per crop
+    assert adversarial_loss(one_logit, w).item() == pytest.approx((torch.nn.functional.softplus(-one_logit) * w).mean().item(), rel=1e-6)
+    f = fake.clone().requires_grad_()
+    adversarial_loss(f, w).backward()
+    assert f.grad[2].abs().sum() == 0 and 0 < f.grad[1].abs().sum() < f.grad[0].abs().sum()
+    # relativistic: each crop's own halves scaled; the batch averages it is compared with are not
+    rel = relativistic_generator_loss
+    assert rel(real, fake, torch.ones(4)).item() == pytest.approx(rel(real, fake).item(), rel=1e-6)
+    sp = torch.nn.functional.softplus
+    halves = 0.5 * (sp(real - fake.mean()).mean(dim=(1, 2)) + sp(-(fake - real.mean())).mean(dim=(1, 2)))
+    assert rel(real, fake, w).item() == pytest.approx((halves * w).mean().item(), rel=1e-6)

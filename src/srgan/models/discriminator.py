@@ -103,3 +103,16 @@ class UNetDiscriminator(nn.Module):
             y = nn.functional.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = act(conv(y), 0.2) + skip
         return self.tail(self.refine(y)).squeeze(1)
+
+
+def widen_input(state: dict[str, torch.Tensor], disc: nn.Module) -> dict[str, torch.Tensor]:
+    """``state`` (a discriminator's saved weights) fitted to ``disc`` when ``disc``'s first conv takes more input
+    channels: their weights start at zero, so the widened D judges every input exactly as the saved one did and
+    learns from there what the extra channels (a conditional D's LR) tell it. Anything else that differs is left
+    alone, for ``load_state_dict`` to refuse."""
+    first = next(name for name, m in disc.named_modules() if isinstance(m, nn.Conv2d)) + ".weight"
+    saved, want = state.get(first), disc.state_dict()[first]
+    if saved is None or saved.shape[1] >= want.shape[1] or saved.shape[:1] + saved.shape[2:] != want.shape[:1] + want.shape[2:]:
+        return state
+    pad = saved.new_zeros(want.shape[0], want.shape[1] - saved.shape[1], *want.shape[2:])
+    return {**state, first: torch.cat([saved, pad], 1)}

@@ -36,6 +36,8 @@ def run_card(
         "gan_loss": cfg.gan_loss, "discriminator_lr_ratio": cfg.discriminator_lr_ratio,
         # only when on, so that the cards of runs from before the term read as they did
         **({"plain_pixel": cfg.plain_pixel_weight} if cfg.plain_pixel_weight else {}),
+        **({"conditional_discriminator": True} if cfg.conditional_discriminator else {}),
+        **({"degraded_adversarial_scale": cfg.degraded_adversarial_scale} if cfg.degraded_adversarial_scale != 1 else {}),
     }
     return ModelCard(
         name=name,

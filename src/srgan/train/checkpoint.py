@@ -89,8 +89,21 @@ class TrainingState:
             self.ema.model.load_state_dict(ckpt["models"].get(f"{key}_ema", ckpt["models"][key]))
         self.opt.load_state_dict(ckpt["optimizers"]["model"])
         if self.disc is not None:
-            self.disc.load_state_dict(ckpt["models"]["discriminator"])
+            from srgan.models.discriminator import widen_input
+
+            # A run resumed with conditional_discriminator on: D's first conv gains the LR's channels.
+            try:
+                self.disc.load_state_dict(widen_input(ckpt["models"]["discriminator"], self.disc))
+            except RuntimeError as e:
+                lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+                raise SrganError(f"checkpoint step {ckpt['step']}: its discriminator does not fit this config's "
+                                 f"(discriminator, discriminator_channels, conditional_discriminator): "
+                                 f"{lines[1][:160] if len(lines) > 1 else lines[0][:160]}") from None
             self.opt_d.load_state_dict(ckpt["optimizers"]["discriminator"])
+            for p in self.disc.parameters():  # and Adam's moments for them start at zero, as for a new weight
+                for name, m in self.opt_d.state.get(p, {}).items():
+                    if torch.is_tensor(m) and m.dim() == 4 and m.shape[1] < p.shape[1]:
+                        self.opt_d.state[p][name] = torch.cat([m, m.new_zeros(p.shape[0], p.shape[1] - m.shape[1], *p.shape[2:])], 1)
         self.scaler.load_state_dict(ckpt["scaler"])
         self.step = int(ckpt["step"])
         self.best = float(ckpt.get("best_score", ckpt.get("best_psnr", -math.inf)))  # best_psnr: older runs

@@ -157,6 +157,12 @@ class TrainConfig:
     # same texture on every input; this holds the plain inputs nearer HR (PSNR) while blurred and noisy ones keep
     # the full perceptual pull. Needs degradation.random_jpeg_grid (whose batches carry each crop's branch). 0: off.
     plain_pixel_weight: float = 0.0
+    # The adversarial term's factor on the crops whose LR is blurred or noised (the degradation's LR-blur and full
+    # branches), >= 0; plain crops keep the full adversarial_weight. On a blurred, noisy JPEG the GAN term is what
+    # draws the input's noise and ringing as speckle: without it 500 steps took the speckle (flat_noise) from 1.90
+    # to 1.42 while the content loss alone held blurred NIQE at 5.2 (records/training/srgan-x4-real-r61, -r62).
+    # Needs degradation.random_jpeg_grid (whose batches carry each crop's branch). 1: every crop alike.
+    degraded_adversarial_scale: float = 1.0
     # Weight of losses.phase_locked_error, >= 0: the fixed scale×scale pattern (grid) a PixelShuffle generator
     # can add. 0: off (the paper).
     grid_weight: float = 0.0
@@ -174,6 +180,12 @@ class TrainConfig:
     # spectral normalisation (one logit per pixel, UNetDiscriminator; the adversarial terms average over pixels).
     discriminator: str = "srgan"
     discriminator_channels: int = 64  # unet: C, the first level's channels (Real-ESRGAN: 64); the others 2C, 4C, 8C
+    # D judges each image beside the LR it came from (nearest-neighbour ×scale, as 3 more input channels): a
+    # conditional GAN's discriminator (pix2pix, Isola et al. CVPR 2017, Sec. 2.1). Unconditioned, D can only ask
+    # whether SR looks like *a* photo, so the generator may draw an input's noise and JPEG ringing as texture;
+    # beside the LR, texture that follows the LR's noise is a tell that real HR never shows. A run resumed with it
+    # on keeps its D: the new input channels start at zero (models.discriminator.widen_input). false: the paper.
+    conditional_discriminator: bool = False
     # The discriminator's learning rate over the generator's, at every step of the schedule: the two time-scale
     # update rule (Heusel et al. 2017; SAGAN, Zhang et al. 2019, trains D at 4x G's rate). 1: one rate (the paper).
     # 4 took the real-photo GAN off the PSNR-NIQE line every other setting walked (records/training/srgan-x4-real-r31).
@@ -359,6 +371,13 @@ class TrainConfig:
         if self.plain_pixel_weight and (self.kind != "srgan" or not (self.degradation or {}).get("random_jpeg_grid")):
             raise SrganError("config: plain_pixel_weight needs kind srgan and a degradation with random_jpeg_grid: true "
                              "(its batches say which crops are plain)")
+        if not 0 <= self.degraded_adversarial_scale < float("inf"):
+            raise SrganError(f"config: degraded_adversarial_scale must be a number >= 0, not {self.degraded_adversarial_scale}")
+        if self.degraded_adversarial_scale != 1 and (self.kind != "srgan" or not (self.degradation or {}).get("random_jpeg_grid")):
+            raise SrganError("config: degraded_adversarial_scale needs kind srgan and a degradation with random_jpeg_grid: "
+                             "true (its batches say which crops are blurred or noised)")
+        if self.conditional_discriminator and self.kind != "srgan":
+            raise SrganError("config: conditional_discriminator needs kind srgan (a run with a discriminator)")
         if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):
             raise SrganError("config: artifact_weight needs kind srgan and ema_decay > 0 (the artifact map compares "
                              "against the EMA generator), e.g. ema_decay: 0.999")

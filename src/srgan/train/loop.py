@@ -158,7 +158,9 @@ class Trainer:
             from srgan.models.discriminator import Discriminator, UNetDiscriminator
             from srgan.train.losses import ContentLoss
 
-            disc = UNetDiscriminator(channels=cfg.discriminator_channels) if cfg.discriminator == "unet" else Discriminator()
+            d_in = 6 if cfg.conditional_discriminator else 3  # conditional: the image, then its LR
+            disc = (UNetDiscriminator(in_channels=d_in, channels=cfg.discriminator_channels) if cfg.discriminator == "unet"
+                    else Discriminator(in_channels=d_in))
             disc = disc.to(self.device).to(memory_format=torch.channels_last)
             taps = tuple(cfg.content_taps) if cfg.content_taps is not None else None
             self.content = ContentLoss(cfg.content_loss, cfg.vgg_weights, cfg.content_feature_scale, taps,
@@ -242,7 +244,7 @@ class Trainer:
                 out["block_edge"] = block.detach()
             out["loss"] = loss.detach()
         else:
-            views, d_out = self._discriminator_step(sr, hr)
+            views, d_out = self._discriminator_step(sr, hr, lr)
             loss, out = self._generator_loss(lr, sr, hr, views, jpeg_grid, branch)
             out.update(d_out)
         s = self.state
@@ -264,11 +266,16 @@ class Trainer:
                     dist.broadcast(buf, 0)
         return {k: float(v) for k, v in out.items()}
 
-    def _discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], dict]:
-        """Update D on real HR vs detached SR; returns D's (shifted) views of SR and HR and D's logged values."""
+    def _discriminator_step(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], dict]:
+        """Update D on real HR vs detached SR; returns D's (shifted) views of SR and HR and D's logged values.
+        With conditional_discriminator each view is the image beside its LR (nearest ×scale, cropped alike)."""
         from srgan.train.losses import discriminator_loss, relativistic_discriminator_loss
 
         sr_d, hr_d = self._shifted(sr, hr, self.cfg.adversarial_shift, ADVERSARIAL_SALT)
+        if self.cfg.conditional_discriminator:
+            up = F.interpolate(lr.float(), scale_factor=self.cfg.scale, mode="nearest")
+            cond, _ = self._shifted(up, up, self.cfg.adversarial_shift, ADVERSARIAL_SALT)
+            sr_d, hr_d = torch.cat([sr_d, cond.to(sr_d.dtype)], 1), torch.cat([hr_d, cond.to(hr_d.dtype)], 1)
         with autocast(self.device, self.precision):
             d_real = self.train_disc(hr_d)
             d_fake = self.train_disc(sr_d.detach())
@@ -291,14 +298,20 @@ class Trainer:
 
         cfg = self.cfg
         sr_d, hr_d = views
+        crop_weights = None
+        if cfg.degraded_adversarial_scale != 1 and branch is not None:
+            from srgan.ops.realistic import PLAIN_BRANCHES
+
+            plain = torch.isin(branch, torch.tensor(PLAIN_BRANCHES, device=branch.device))
+            crop_weights = torch.where(plain, 1.0, cfg.degraded_adversarial_scale).to(sr.device)
         with autocast(self.device, self.precision):
             content = self.content(*self._shifted(sr, hr, cfg.content_shift, CONTENT_SALT))
             if cfg.gan_loss == "relativistic":
                 with torch.no_grad():
                     real = self.train_disc(hr_d)
-                adv = relativistic_generator_loss(real, self.train_disc(sr_d))
+                adv = relativistic_generator_loss(real, self.train_disc(sr_d), crop_weights)
             else:
-                adv = adversarial_loss(self.train_disc(sr_d))
+                adv = adversarial_loss(self.train_disc(sr_d), crop_weights)
         loss = content + cfg.adversarial_weight * adv
         out = {}
         if cfg.pixel_weight:

@@ -91,9 +91,17 @@ class ContentLoss(nn.Module):
         return torch.stack(losses).mean()
 
 
-def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Generator loss −log D(G(LR)), averaged over the batch."""
-    return F.softplus(-fake_logits.float()).mean()
+def _per_crop_mean(values: torch.Tensor, crop_weights: torch.Tensor | None) -> torch.Tensor:
+    """The mean of ``values`` (N, ...) over everything, each crop's share scaled by ``crop_weights`` (N,); None: 1."""
+    if crop_weights is None:
+        return values.mean()
+    return (values.reshape(values.shape[0], -1).mean(1) * crop_weights.to(values.dtype)).mean()
+
+
+def adversarial_loss(fake_logits: torch.Tensor, crop_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Generator loss −log D(G(LR)), averaged over the batch (and D's pixels); ``crop_weights`` scale each crop's
+    share (config degraded_adversarial_scale)."""
+    return _per_crop_mean(F.softplus(-fake_logits.float()), crop_weights)
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -110,11 +118,14 @@ def relativistic_discriminator_loss(real_logits: torch.Tensor, fake_logits: torc
     return 0.5 * (F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean())
 
 
-def relativistic_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def relativistic_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                                crop_weights: torch.Tensor | None = None) -> torch.Tensor:
     """ESRGAN's G loss, the D loss with the labels swapped: fake should outscore the average real. ``real_logits``
-    carry no gradient (D's view of HR is fixed during the generator's step)."""
+    carry no gradient (D's view of HR is fixed during the generator's step). ``crop_weights`` scale each crop's
+    share of both halves; the averages they are compared with stay the whole batch's."""
     real, fake = real_logits.detach().float(), fake_logits.float()
-    return 0.5 * (F.softplus(real - fake.mean()).mean() + F.softplus(-(fake - real.mean())).mean())
+    return 0.5 * (_per_crop_mean(F.softplus(real - fake.mean()), crop_weights)
+                  + _per_crop_mean(F.softplus(-(fake - real.mean())), crop_weights))
 
 
 def masked_mse(sr: torch.Tensor, hr: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
