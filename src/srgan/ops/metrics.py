@@ -188,9 +188,11 @@ def flat_noise(sr: np.ndarray, hr: np.ndarray, border: int = 4) -> float:
     over the quarter of pixels where ``hr`` has the least detail (its 9×9 mean squared high-pass), ``border`` px cut.
 
     A GAN shown a blurred, noisy JPEG can draw the input's noise and ringing as speckle on skin and sky; PSNR barely
-    moves and NIQE, a texture statistic, even improves (records/training/srgan-x4-real-r51). Here it is the whole
-    number. HR's own value over the same pixels is the natural level (:func:`flat_noise` of ``hr`` with itself); a
-    blurry output scores below it, so read it beside NIQE and PSNR, never alone.
+    moves and NIQE, a texture statistic, even improves (records/training/srgan-x4-real-r56). Measured only where the
+    photo is flat, the speckle is not diluted by the detail elsewhere. HR's own value over the same pixels is the
+    natural level (:func:`flat_noise` of ``hr`` with itself); a blurry output scores below it, and a model that
+    draws hard edges through soft shading (Real-ESRGAN) scores high without speckle, so read it beside NIQE, PSNR
+    and the crops, and compare like models.
     """
     ysr, yhr = _y_pair(sr, hr, border, "flat_noise")
     detail_hr = detail_layer(yhr)

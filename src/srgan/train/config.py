@@ -159,7 +159,7 @@ class TrainConfig:
     plain_pixel_weight: float = 0.0
     # The adversarial term's factor on the crops whose LR is blurred or noised (the degradation's LR-blur and full
     # branches), >= 0; plain crops keep the full adversarial_weight. On a blurred, noisy JPEG the GAN term is what
-    # draws the input's noise and ringing as speckle: without it 500 steps took the speckle (flat_noise) from 1.90
+    # draws the input's noise and ringing as speckle: without it 250 steps took the speckle (flat_noise) from 1.90
     # to 1.42 while the content loss alone held blurred NIQE at 5.2 (records/training/srgan-x4-real-r61, -r62).
     # Needs degradation.random_jpeg_grid (whose batches carry each crop's branch). 1: every crop alike.
     degraded_adversarial_scale: float = 1.0
