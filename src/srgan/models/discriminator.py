@@ -114,5 +114,9 @@ def widen_input(state: dict[str, torch.Tensor], disc: nn.Module) -> dict[str, to
     saved, want = state.get(first), disc.state_dict()[first]
     if saved is None or saved.shape[1] >= want.shape[1] or saved.shape[:1] + saved.shape[2:] != want.shape[:1] + want.shape[2:]:
         return state
-    pad = saved.new_zeros(want.shape[0], want.shape[1] - saved.shape[1], *want.shape[2:])
-    return {**state, first: torch.cat([saved, pad], 1)}
+    return {**state, first: pad_input_channels(saved, want.shape[1])}
+
+
+def pad_input_channels(weight: torch.Tensor, channels: int) -> torch.Tensor:
+    """A conv weight (or an optimizer's moment of one), (out, in, kh, kw), with zeros for input channels in..channels."""
+    return torch.cat([weight, weight.new_zeros(weight.shape[0], channels - weight.shape[1], *weight.shape[2:])], 1)

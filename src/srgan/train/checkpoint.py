@@ -89,7 +89,7 @@ class TrainingState:
             self.ema.model.load_state_dict(ckpt["models"].get(f"{key}_ema", ckpt["models"][key]))
         self.opt.load_state_dict(ckpt["optimizers"]["model"])
         if self.disc is not None:
-            from srgan.models.discriminator import widen_input
+            from srgan.models.discriminator import pad_input_channels, widen_input
 
             # A run resumed with conditional_discriminator on: D's first conv gains the LR's channels.
             try:
@@ -103,7 +103,7 @@ class TrainingState:
             for p in self.disc.parameters():  # and Adam's moments for them start at zero, as for a new weight
                 for name, m in self.opt_d.state.get(p, {}).items():
                     if torch.is_tensor(m) and m.dim() == 4 and m.shape[1] < p.shape[1]:
-                        self.opt_d.state[p][name] = torch.cat([m, m.new_zeros(p.shape[0], p.shape[1] - m.shape[1], *p.shape[2:])], 1)
+                        self.opt_d.state[p][name] = pad_input_channels(m, p.shape[1])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.step = int(ckpt["step"])
         self.best = float(ckpt.get("best_score", ckpt.get("best_psnr", -math.inf)))  # best_psnr: older runs

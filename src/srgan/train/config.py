@@ -352,8 +352,8 @@ class TrainConfig:
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
-        for name in ("pixel_weight", "plain_pixel_weight", "adversarial_weight", "grid_weight", "artifact_weight",
-                     "block_edge_weight"):
+        for name in ("pixel_weight", "plain_pixel_weight", "degraded_adversarial_scale", "adversarial_weight",
+                     "grid_weight", "artifact_weight", "block_edge_weight"):
             if not 0 <= getattr(self, name) < float("inf"):
                 raise SrganError(f"config: {name} must be a number >= 0, not {getattr(self, name)}")
         if self.content_feature_scale is not None and not 0 < self.content_feature_scale < float("inf"):
@@ -368,14 +368,13 @@ class TrainConfig:
         if self.block_edge_weight and (self.kind == "denoiser" or self.degradation is None):
             raise SrganError("config: block_edge_weight needs kind srresnet or srgan and a degradation (the JPEG "
                              "blocks it looks for are made there)")
-        if self.plain_pixel_weight and (self.kind != "srgan" or not (self.degradation or {}).get("random_jpeg_grid")):
-            raise SrganError("config: plain_pixel_weight needs kind srgan and a degradation with random_jpeg_grid: true "
-                             "(its batches say which crops are plain)")
-        if not 0 <= self.degraded_adversarial_scale < float("inf"):
-            raise SrganError(f"config: degraded_adversarial_scale must be a number >= 0, not {self.degraded_adversarial_scale}")
-        if self.degraded_adversarial_scale != 1 and (self.kind != "srgan" or not (self.degradation or {}).get("random_jpeg_grid")):
-            raise SrganError("config: degraded_adversarial_scale needs kind srgan and a degradation with random_jpeg_grid: "
-                             "true (its batches say which crops are blurred or noised)")
+        # Settings that weigh crops by the degradation branch that made them (plain or blurred/noised).
+        knows_branches = self.kind == "srgan" and (self.degradation or {}).get("random_jpeg_grid")
+        for name, on in (("plain_pixel_weight", self.plain_pixel_weight != 0),
+                         ("degraded_adversarial_scale", self.degraded_adversarial_scale != 1)):
+            if on and not knows_branches:
+                raise SrganError(f"config: {name} needs kind srgan and a degradation with random_jpeg_grid: true "
+                                 "(its batches say which crops are plain and which blurred or noised)")
         if self.conditional_discriminator and self.kind != "srgan":
             raise SrganError("config: conditional_discriminator needs kind srgan (a run with a discriminator)")
         if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):

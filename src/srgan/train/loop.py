@@ -271,11 +271,10 @@ class Trainer:
         With conditional_discriminator each view is the image beside its LR (nearest ×scale, cropped alike)."""
         from srgan.train.losses import discriminator_loss, relativistic_discriminator_loss
 
-        sr_d, hr_d = self._shifted(sr, hr, self.cfg.adversarial_shift, ADVERSARIAL_SALT)
         if self.cfg.conditional_discriminator:
             up = F.interpolate(lr.float(), scale_factor=self.cfg.scale, mode="nearest")
-            cond, _ = self._shifted(up, up, self.cfg.adversarial_shift, ADVERSARIAL_SALT)
-            sr_d, hr_d = torch.cat([sr_d, cond.to(sr_d.dtype)], 1), torch.cat([hr_d, cond.to(hr_d.dtype)], 1)
+            sr, hr = torch.cat([sr, up.to(sr.dtype)], 1), torch.cat([hr, up.to(hr.dtype)], 1)
+        sr_d, hr_d = self._shifted(sr, hr, self.cfg.adversarial_shift, ADVERSARIAL_SALT)
         with autocast(self.device, self.precision):
             d_real = self.train_disc(hr_d)
             d_fake = self.train_disc(sr_d.detach())
@@ -298,11 +297,13 @@ class Trainer:
 
         cfg = self.cfg
         sr_d, hr_d = views
-        crop_weights = None
-        if cfg.degraded_adversarial_scale != 1 and branch is not None:
+        plain = None  # which crops' LR is plain (no blur or noise to undo), when the batch says
+        if branch is not None:
             from srgan.ops.realistic import PLAIN_BRANCHES
 
             plain = torch.isin(branch, torch.tensor(PLAIN_BRANCHES, device=branch.device))
+        crop_weights = None
+        if cfg.degraded_adversarial_scale != 1 and plain is not None:
             crop_weights = torch.where(plain, 1.0, cfg.degraded_adversarial_scale).to(sr.device)
         with autocast(self.device, self.precision):
             content = self.content(*self._shifted(sr, hr, cfg.content_shift, CONTENT_SALT))
@@ -321,13 +322,12 @@ class Trainer:
                 pixel = F.mse_loss(sr.float(), hr)
             loss = loss + cfg.pixel_weight * pixel
             out["pixel"] = pixel.detach()
-        if cfg.plain_pixel_weight and branch is not None:
-            from srgan.ops.realistic import PLAIN_BRANCHES
+        if cfg.plain_pixel_weight and plain is not None:
             from srgan.train.losses import masked_mse
 
-            plain = masked_mse(sr, hr, torch.isin(branch, torch.tensor(PLAIN_BRANCHES, device=branch.device)))
-            loss = loss + cfg.plain_pixel_weight * plain
-            out["plain_pixel"] = plain.detach()
+            plain_pixel = masked_mse(sr, hr, plain)
+            loss = loss + cfg.plain_pixel_weight * plain_pixel
+            out["plain_pixel"] = plain_pixel.detach()
         if cfg.grid_weight:
             from srgan.train.losses import phase_locked_error
 

@@ -131,8 +131,7 @@ def relativistic_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Te
 def masked_mse(sr: torch.Tensor, hr: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """Pixel MSE over the crops where ``keep`` (an N-vector of bools) is true, averaged over all N crops: the
     others count as 0, so the term's weight is per crop of the batch whatever the share of kept ones."""
-    per_crop = (sr.float() - hr.float()).square().mean(dim=(1, 2, 3))
-    return (per_crop * keep.to(per_crop.dtype)).mean()
+    return _per_crop_mean((sr.float() - hr.float()).square(), keep)
 
 
 def phase_locked_error(sr: torch.Tensor, hr: torch.Tensor, period: int) -> torch.Tensor:
