@@ -289,3 +289,26 @@ def test_real_crops_shows_each_model_on_the_preset_s_input_and_refuses_an_unknow
     r = subprocess.run([*tool[:3], str(tmp_path / "nowhere.safetensors"), *tool[3:], "--out", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and r.stderr.startswith(f"error: not shown: {tmp_path / 'nowhere.safetensors'} (")
+
+
+def test_block_profile_check_prints_where_the_steps_fall_in_the_jpeg_blocks(tmp_path):
+    from PIL import Image
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        img = ndimage.gaussian_filter(rng.normal(128, 60, (192, 192, 3)), (2, 2, 0))
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(photos / f"p{i}.png")
+    tool = [sys.executable, str(REPO / "tools" / "block_profile_check.py"), "bicubic", "--data", str(photos)]
+    r = subprocess.run([*tool, "--degrade", "jpeg50"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in r.stdout.splitlines()[1:]}
+    assert set(rows) == {"HR", "input", "bicubic"} and len(rows["HR"]) == 8 and len(rows["input"]) == 9
+    # the JPEG input's steps stand out on the block border (the last entry); the photo's do not
+    assert rows["input"][7] == max(rows["input"][:8]) and rows["input"][7] > rows["HR"][7] + 0.1
+    assert rows["input"][8] > 0
+    r = subprocess.run([*tool, "--degrade", "jpeg60"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == ["error: unknown degradation 'jpeg60'; choose one of "
+                                                                   "bicubic, jpeg50, jpeg75, blur-noise-jpeg70"]

@@ -88,7 +88,7 @@ REAL_PRESETS = ("jpeg50", "jpeg75", "blur-noise-jpeg70")
 
 def measure_real(models: list[str], data: list[str], max_images: int | None, peer: str,
                  reused: dict[str, dict] | None = None) -> dict[str, dict[str, dict]]:
-    """{model: {preset: {psnr_y, niqe, blockiness, flat_noise, seconds_per_mp}}}, each preset's means over all of ``data``.
+    """{model: {preset: {psnr_y, niqe, blockiness, block_profile, flat_noise, seconds_per_mp}}}, each preset's means over all of ``data``.
     The peer (Real-ESRGAN, tens of seconds a photo on 2 cores) runs only the presets its NIQE is compared on.
     A model in ``reused`` (numbers of an earlier run on the same inputs) is not measured again."""
     from srgan.bench.evaluate import evaluate
@@ -108,8 +108,10 @@ def measure_real(models: list[str], data: list[str], max_images: int | None, pee
                 vals = [r[key] for r in rows]
                 return None if None in vals else round(sum(v * w for v, w in zip(vals, weights)) / sum(weights), 4)
 
-            # flat_noise is recorded, not judged: a diagnostic for speckle on blurred input (srgan.ops.metrics)
-            out[name][preset] = {k: mean(k) for k in ("psnr_y", "niqe", "blockiness", "flat_noise", "seconds_per_mp")}
+            # block_profile and flat_noise are recorded, not judged: diagnostics for soft JPEG cells and for speckle
+            # on blurred input (srgan.ops.metrics)
+            out[name][preset] = {k: mean(k) for k in ("psnr_y", "niqe", "blockiness", "block_profile", "flat_noise",
+                                                      "seconds_per_mp")}
             print(f"{name} {preset}: " + ", ".join(f"{k} {v}" for k, v in out[name][preset].items()), flush=True)
     return out
 

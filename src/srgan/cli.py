@@ -374,7 +374,9 @@ def _add_evaluate_parser(sub) -> None:
     e.add_argument("--degrade", choices=list(PRESETS), default="bicubic", help="what the LR goes through after the "
                    "bicubic downscale, as shared photos do (seeded per image): jpeg50, jpeg75, blur-noise-jpeg70 (Gaussian "
                    "blur σ 1 px, noise σ 0.02, JPEG 70); the results then add blockiness, the output's 32-px grid over its "
-                   "other lines (1.0: no JPEG tiles). Default: the benchmark's clean bicubic input")
+                   "other lines (1.0: no JPEG tiles), block_profile, how far its steps between LR pixels follow the "
+                   "JPEG's 8×8 blocks beyond the photo's own (0: not at all), and flat_noise, detail drawn where the "
+                   "photo is flat. Default: the benchmark's clean bicubic input")
     e.add_argument("--peers", metavar="DIR", help=_PEERS_HELP)
     e.add_argument("--no-niqe", action="store_true", help="skip NIQE (no-reference, on Y; about 35 ms per 481×321 "
                    "output, a third of a bicubic evaluation); its fields are then null")

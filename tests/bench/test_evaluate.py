@@ -172,6 +172,9 @@ def test_degrade_presets_feed_the_model_a_worse_input_and_blockiness_sees_jpeg(t
     assert main(["evaluate", "--data", str(folder), "--degrade", "blur-noise-jpeg70", "--no-niqe"]) == 0
     out = capsys.readouterr().out
     assert "blockiness" in out.splitlines()[0] and "flat_noise" in out.splitlines()[0] and "blur-noise-jpeg70" in out
+    assert "block_profile" in out.splitlines()[0]
+    # bicubic ×4 of a JPEG keeps its steps on the block borders, a profile the photo does not have
+    assert jpeg50["block_profile"] > clean["block_profile"]
     assert 0 < jpeg50["flat_noise"] < 5  # grey levels of drawn detail where the photo is flat (bicubic: little)
     assert main(["evaluate", "--data", str(folder), "--degrade", "jpeg10"]) == 2
     assert "--degrade" in capsys.readouterr().err

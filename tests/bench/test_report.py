@@ -35,7 +35,7 @@ def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, cap
     assert csv_lines[0].split(",")[-1] == "niqe"
     # Metrics with four decimals; the small image's NIQE, which NIQE cannot measure, empty.
     small = next(l for l in csv_lines if l.startswith("tiny,0.png,bicubic,")).split(",")
-    assert all(len(v.split(".")[1]) == 4 for v in small[4:11]) and small[11] == ""
+    assert all(len(v.split(".")[1]) == 4 for v in small[4:12]) and small[12] == ""
 
     # The real-photo section: one photo (quick) through each preset, a row per method, its commands and crops.
     real = text[text.index("## Real photos"):text.index("## Denoising")]

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from srgan.errors import SrganError
 from srgan.ops.imresize import imresize_uint8
-from srgan.ops.metrics import flat_noise, hf_ratio, psnr, psnr_rgb, psnr_y, rgb_to_y, ssim, ssim_rgb, ssim_y
+from srgan.ops.metrics import block_profile, flat_noise, hf_ratio, step_profile, psnr, psnr_rgb, psnr_y, rgb_to_y, ssim, ssim_rgb, ssim_y
 
 skmetrics = pytest.importorskip("skimage.metrics")
 
@@ -137,10 +137,39 @@ def test_flat_noise_sees_texture_drawn_where_the_photo_is_flat_and_not_where_it_
     assert flat_noise(ndimage.gaussian_filter(textured, 2), textured) < flat_noise(textured, textured)
 
 
+def test_block_profile_sees_steps_moved_into_the_jpeg_blocks_and_not_texture_or_sharpness() -> None:
+    rng = np.random.default_rng(5)
+    hr = 128 + ndimage.gaussian_filter(rng.normal(0, 30, (128, 128)), 1.5)  # texture with no place in the blocks
+    assert block_profile(hr, hr) == 0
+    # a step across every block border (LR px 8k, HR px 32k): the last entry of the profile, the tiles
+    tiles = np.zeros_like(hr)
+    for c in range(32, 128, 32):
+        tiles[:, c:] += 6.0
+        tiles[c:, :] += 6.0
+    prof = step_profile(hr + tiles) / step_profile(hr + tiles).mean()
+    assert prof.argmax() == 7
+    # the same steps one LR px into the block: entry 0; blockiness-style border reading would now be low
+    moved = np.roll(tiles, (4, 4), (0, 1))
+    moved[:4, :] = moved[4:5, :]
+    moved[:, :4] = moved[:, 4:5]
+    prof = step_profile(hr + moved) / step_profile(hr + moved).mean()
+    assert prof.argmax() == 0 and prof[7] < prof[0]
+    assert block_profile(hr + moved, hr) > 0.05 and block_profile(hr + tiles, hr) > 0.05
+    # noise anywhere and a sharper or softer output with the same spread: much less
+    assert block_profile(hr + rng.normal(0, 3, hr.shape), hr) < 0.3 * block_profile(hr + moved, hr)
+    assert block_profile(128 + (hr - 128) * 2, hr) == pytest.approx(0, abs=1e-9)
+    # grey, RGB alike (luma); a flat pair is 0
+    assert block_profile(np.repeat((hr + moved)[..., None], 3, 2), np.repeat(hr[..., None], 3, 2)) == pytest.approx(
+        block_profile(hr + moved, hr))
+    assert block_profile(np.full((64, 64), 9.0), np.full((64, 64), 9.0)) == 0
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda: psnr(np.zeros((8, 8)), np.zeros((8, 9))), r"\(8, 8\) vs \(8, 9\)"),
+        (lambda: block_profile(np.zeros((64, 64)), np.zeros((64, 60))), r"\(64, 64\) vs \(64, 60\)"),
+        (lambda: step_profile(np.zeros((40, 80))), "too small for two 8-cell blocks"),
         (lambda: ssim_y(np.zeros((16, 16, 3)), np.zeros((16, 16)), 0), r"\(16, 16, 3\) vs \(16, 16\)"),
         (lambda: psnr(np.zeros((8, 8, 4)), np.zeros((8, 8, 4))), "H x W"),
         (lambda: psnr(np.zeros((8, 8)), np.zeros((8, 8)), border=4), "border"),

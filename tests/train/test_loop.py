@@ -167,24 +167,34 @@ def test_adversarial_shift_and_lowpass_pixel_loss_train(tmp_path, image_folder):
 
 def test_block_edge_term_joins_a_real_photo_gan_s_loss_and_needs_the_degradation(tmp_path, image_folder):
     pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
-    cfg = tiny_cfg(image_folder, kind="srgan", steps=2, crop=64, val=None, init_generator=str(pre / "model.safetensors"),
-                   content_loss="mse", degradation={"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20]},
-                   block_edge_weight=5.0)
-    run = train(cfg, out=tmp_path / "gan").run_dir
-    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    anywhere = {"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20], "random_jpeg_grid": True}
+
+    def gan(name: str, degradation: dict, **weights) -> tuple[dict, dict]:
+        """A 2-step GAN run with these loss weights: its last logged losses and its card's loss_weights."""
+        cfg = tiny_cfg(image_folder, kind="srgan", steps=2, crop=64, val=None, content_loss="mse",
+                       init_generator=str(pre / "model.safetensors"), degradation=degradation, **weights)
+        run = train(cfg, out=tmp_path / name).run_dir
+        r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+        return r, json.loads((run / "model.json").read_text())["loss_weights"]
+
+    r, weights = gan("gan", {"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20]}, block_edge_weight=5.0)
     assert r["block_edge"] > 0  # a 64-px crop has one 32-px line each way, and a JPEG-20 tile steps across it
     assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 5.0 * r["block_edge"], rel=1e-4)
-    assert json.loads((run / "model.json").read_text())["loss_weights"]["block_edge"] == 5.0
+    assert weights["block_edge"] == 5.0
     with pytest.raises(SrganError, match="block_edge_weight needs kind srresnet or srgan and a degradation"):
         tiny_cfg(image_folder, kind="srgan", crop=64, block_edge_weight=1.0)
     # with the JPEG grid anywhere, beside the grid term (which once shadowed the crops' grids in the GAN loss)
-    cfg = tiny_cfg(image_folder, kind="srgan", steps=2, crop=64, val=None, init_generator=str(pre / "model.safetensors"),
-                   content_loss="mse", grid_weight=10.0, block_edge_weight=5.0,
-                   degradation={"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20], "random_jpeg_grid": True})
-    run = train(cfg, out=tmp_path / "gan-grid").run_dir
-    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    r, _ = gan("gan-grid", anywhere, grid_weight=10.0, block_edge_weight=5.0)
     assert r["block_edge"] > 0
     assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 10.0 * r["grid"] + 5.0 * r["block_edge"], rel=1e-4)
+    # the block-profile term beside it: logged, in the loss at its weight, on the card
+    r, weights = gan("gan-profile", anywhere, block_edge_weight=5.0, block_profile_weight=4.0)
+    assert r["block_profile"] > 0
+    assert r["loss"] == pytest.approx(r["content"] + 1e-3 * r["adversarial"] + 5.0 * r["block_edge"]
+                                      + 4.0 * r["block_profile"], rel=1e-4)
+    assert weights["block_profile"] == 4.0
+    with pytest.raises(SrganError, match="block_profile_weight needs kind srresnet or srgan and a degradation"):
+        tiny_cfg(image_folder, kind="srgan", crop=64, block_profile_weight=1.0)
 
 
 def test_plain_pixel_term_weighs_only_the_plain_crops_and_needs_their_branches(tmp_path, image_folder):
@@ -284,6 +294,15 @@ def test_block_edge_term_joins_a_real_photo_pixel_model_s_loss(tmp_path, image_f
     assert r["loss"] == pytest.approx(r["pixel"] + 3.0 * r["block_edge"], rel=1e-4)
     card = json.loads((run / "model.json").read_text())
     assert card["loss_weights"] == {"pixel": 1.0, "block_edge": 3.0} and card["content_loss"] == "mse"
+    # the block-profile term alone on a pixel model: pixel + weight · term, and the card lists both
+    cfg = tiny_cfg(image_folder, steps=2, crop=64, val=None, block_profile_weight=2.0,
+                   degradation={"jpeg_only_prob": 1.0, "final_jpeg_quality": [20, 20], "random_jpeg_grid": True})
+    run = train(cfg, out=tmp_path / "real-profile").run_dir
+    r = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+    assert r["block_profile"] > 0 and "block_edge" not in r
+    assert r["loss"] == pytest.approx(r["pixel"] + 2.0 * r["block_profile"], rel=1e-4)
+    assert json.loads((run / "model.json").read_text())["loss_weights"] == {"pixel": 1.0, "block_edge": 0.0,
+                                                                           "block_profile": 2.0}
     # Without the term the card stays as every pixel-loss card: no loss_weights.
     plain = train(tiny_cfg(image_folder, steps=1, crop=64, val=None), out=tmp_path / "plain").run_dir
     assert json.loads((plain / "model.json").read_text())["loss_weights"] is None

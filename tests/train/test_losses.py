@@ -236,3 +236,48 @@ def test_crop_weights_scale_each_crop_s_share_of_the_adversarial_terms():
     sp = torch.nn.functional.softplus
     halves = 0.5 * (sp(real - fake.mean()).mean(dim=(1, 2)) + sp(-(fake - real.mean())).mean(dim=(1, 2)))
     assert rel(real, fake, w).item() == pytest.approx((halves * w).mean().item(), rel=1e-6)
+
+
+def test_step_profile_puts_each_step_at_its_place_in_the_image_s_own_grid():
+    from srgan.train.losses import step_profile
+
+    x = torch.zeros(1, 1, 24, 24)
+    x[..., 9:] = 1.0  # one step, from column 8 to 9: entry 0 of a grid at the corner, 72 + 72 steps in that entry
+    assert torch.allclose(step_profile(x, 8), torch.tensor([24 / 144] + [0.0] * 7))
+    # the same step on a grid that starts at column 1 is the step across its border: the last entry
+    assert torch.allclose(step_profile(x, 8, torch.tensor([[0, 1]])), torch.tensor([0.0] * 7 + [24 / 120]))
+    # an image without a grid (negative origin) is left out; with none left, zeros
+    both = torch.cat([x, torch.rand(1, 1, 24, 24)])
+    assert torch.allclose(step_profile(both, 8, torch.tensor([[0, 0], [-1, -1]])), step_profile(x, 8))
+    assert step_profile(x, 8, torch.tensor([[-1, -1]])).abs().sum() == 0
+
+
+def test_block_profile_error_charges_a_step_moved_into_the_block_that_the_edge_term_lets_pass():
+    from srgan.train.losses import block_profile_error, jpeg_block_error
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(4, 3, 96, 96, generator=g) * 0.1 + 0.45  # texture with no preferred place in the blocks
+    assert block_profile_error(hr, hr, 4) == 0
+    cells = torch.zeros(1, 1, 96, 96)
+    for c in range(36, 96, 32):  # a step one LR px (4 px) after each block border: the soft cells
+        cells[..., c:] += 0.05
+        cells[..., c:, :] += 0.05
+    moved = hr + cells
+    assert block_profile_error(moved, hr, 4) > 0.1  # the step's share of its entry, far above the texture's noise
+    # the edge term's gradient moves only the LR cells on either side of the border (HR columns 28-35), never the
+    # cell after the moved step (36-39): it cannot take that step away; this term's gradient reaches it
+    for term, reaches in ((jpeg_block_error, False), (block_profile_error, True)):
+        x = moved.clone().requires_grad_()
+        term(x, hr, 4).backward()
+        assert (x.grad[0, :, 50, 36:40].abs().sum() > 0) == reaches
+    assert block_profile_error(hr + 0.02 * torch.rand(hr.shape, generator=g), hr, 4) < 0.02  # noise anywhere: little
+    # overall sharpness is not its business: the profile's shape is
+    assert block_profile_error(0.5 + (hr - 0.5) * 3, hr, 4).item() == pytest.approx(0, abs=1e-5)
+    sr = moved.clone().requires_grad_()
+    block_profile_error(sr, hr, 4).backward()
+    assert sr.grad.abs().sum() > 0
+    # the crop's grid: the same cells 3 LR px further on are where a grid starting at LR (3, 3) has them
+    shifted = hr + torch.roll(cells, (12, 12), (-2, -1))
+    origin = torch.tensor([[3, 3]] * 4)
+    assert block_profile_error(shifted, hr, 4, origin).item() == pytest.approx(
+        block_profile_error(moved, hr, 4).item(), rel=0.3)

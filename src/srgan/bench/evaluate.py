@@ -7,8 +7,10 @@ channel (BT.601) with ``s`` border pixels removed, as in Ledig et al. and every 
 on RGB. With ``degrade`` other than ``bicubic`` that LR then goes through one of the fixed real-photo presets of
 :mod:`srgan.ops.realistic` (JPEG 50, JPEG 75, blur + noise + JPEG 70), seeded by the image's file name, and
 ``blockiness`` (the output's 32-px grid over its other lines, :func:`srgan.ops.metrics.blockiness`) says
-whether JPEG blocks came out as tiles, and ``flat_noise`` (:func:`srgan.ops.metrics.flat_noise`) how much texture
-was drawn where the photo is flat (a GAN's speckle on a blurred, noisy JPEG). Gray images are compared as R = G = B. The output alone is also scored by NIQE (no reference,
+whether JPEG blocks came out as tiles, ``block_profile`` (:func:`srgan.ops.metrics.block_profile`) whether their
+steps were only moved off the border, into the block, and ``flat_noise`` (:func:`srgan.ops.metrics.flat_noise`) how
+much texture was drawn where the photo is flat (a GAN's speckle on a blurred, noisy JPEG). Gray images are compared
+as R = G = B. The output alone is also scored by NIQE (no reference,
 lower = more natural; :mod:`srgan.ops.niqe`) on Y with the same border; an image too small for NIQE (fewer
 than two 96×96 blocks) is left out of that mean, with a note on stderr.
 
@@ -157,14 +159,15 @@ def benchmark_pair(hr_path: Path, lr_path: Path | None, scale: int, degrade: str
 
 
 def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niqe, degrade="bicubic") -> tuple[list[dict], list[dict]]:
-    from srgan.ops.metrics import blockiness, flat_noise, hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
+    from srgan.ops.metrics import block_profile, blockiness, flat_noise, hf_ratio, psnr_rgb, psnr_y, ssim_rgb, ssim_y
     from srgan.ops.realistic import JPEG_BLOCK
 
     results, rows, no_niqe = [], [], []
     for spec in datasets:
         ds_name, pairs = find_dataset(spec, scale)
         pairs = pairs[:max_images] if max_images else pairs
-        m = {"psnr_y": [], "ssim_y": [], "psnr_rgb": [], "ssim_rgb": [], "hf_ratio": [], "blockiness": [], "flat_noise": []}
+        m = {"psnr_y": [], "ssim_y": [], "psnr_rgb": [], "ssim_rgb": [], "hf_ratio": [], "blockiness": [], "block_profile": [],
+             "flat_noise": []}
         niqes = []
         seconds, megapixels = 0.0, 0.0
         for hr_path, lr_path in pairs:
@@ -180,6 +183,8 @@ def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niq
                 "hf_ratio": hf_ratio(sr3, hr3, border=scale),
                 "blockiness": (blockiness(sr3, period=JPEG_BLOCK * scale, scale=scale)
                                if min(sr3.shape[:2]) > JPEG_BLOCK * scale else math.nan),
+                "block_profile": (block_profile(sr3, hr3, scale=scale, block=JPEG_BLOCK)
+                                  if min(sr3.shape[:2]) >= 2 * JPEG_BLOCK * scale else math.nan),
                 "flat_noise": flat_noise(sr3, hr3, border=scale),
             }
             for k, v in vals.items():
@@ -282,7 +287,7 @@ def print_table(results: list[dict], file=None) -> None:
                 "seconds_per_mp"]
         if any(r.get("degrade", "bicubic") != "bicubic" for r in results):
             cols[3:3] = ["degrade"]
-            cols[-1:-1] = ["blockiness", "flat_noise"]
+            cols[-1:-1] = ["blockiness", "block_profile", "flat_noise"]
     cells = [[_fmt(r.get(c)) for c in cols] for r in results]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)), file=file)

@@ -38,6 +38,7 @@ def run_card(
         **({"plain_pixel": cfg.plain_pixel_weight} if cfg.plain_pixel_weight else {}),
         **({"conditional_discriminator": True} if cfg.conditional_discriminator else {}),
         **({"degraded_adversarial_scale": cfg.degraded_adversarial_scale} if cfg.degraded_adversarial_scale != 1 else {}),
+        **({"block_profile": cfg.block_profile_weight} if cfg.block_profile_weight else {}),
     }
     return ModelCard(
         name=name,
@@ -53,8 +54,9 @@ def run_card(
         backbone=backbone,
         # A pixel-loss model lists its weights only when it has a second term.
         loss_weights=loss_weights if srgan else (
-            {"pixel": 1.0, "block_edge": cfg.block_edge_weight}
-            if cfg.block_edge_weight else None),
+            {"pixel": 1.0, "block_edge": cfg.block_edge_weight,
+             **({"block_profile": cfg.block_profile_weight} if cfg.block_profile_weight else {})}
+            if cfg.block_edge_weight or cfg.block_profile_weight else None),
         data=cfg.data,
         data_terms=data_terms(cfg.data),
         exclude=cfg.exclude,

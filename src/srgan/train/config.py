@@ -175,6 +175,12 @@ class TrainConfig:
     # on JPEG inputs sharpens those borders into tiles; a pixel-loss model keeps faint ones
     # (records/training/srresnet-x4-real-r4). Needs a real-photo degradation; srresnet and srgan. 0: off (ours).
     block_edge_weight: float = 0.0
+    # Weight of losses.block_profile_error, >= 0: how SR's steps between LR cells vary with their place in the LR's
+    # JPEG blocks (every phase of the 8-px grid, not only the border), against HR's. block_edge_weight charges the
+    # step on the border alone, and the generators trained with it moved the step one LR pixel into the block
+    # (on blurred, noisy JPEGs: records/training/srgan-x4-real-r68; at 5 the profile reached Real-ESRGAN's in 1,000
+    # steps, -r70). Needs what block_edge_weight needs. 0: off (ours).
+    block_profile_weight: float = 0.0
     vgg_weights: str | None = None  # ImageNet VGG19 weights file for the vgg22/vgg54 content losses
     # srgan: the paper's (one logit per image, models.discriminator.Discriminator) | unet: Real-ESRGAN's U-Net with
     # spectral normalisation (one logit per pixel, UNetDiscriminator; the adversarial terms average over pixels).
@@ -353,7 +359,7 @@ class TrainConfig:
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
         for name in ("pixel_weight", "plain_pixel_weight", "degraded_adversarial_scale", "adversarial_weight",
-                     "grid_weight", "artifact_weight", "block_edge_weight"):
+                     "grid_weight", "artifact_weight", "block_edge_weight", "block_profile_weight"):
             if not 0 <= getattr(self, name) < float("inf"):
                 raise SrganError(f"config: {name} must be a number >= 0, not {getattr(self, name)}")
         if self.content_feature_scale is not None and not 0 < self.content_feature_scale < float("inf"):
@@ -365,9 +371,10 @@ class TrainConfig:
                              f"not {self.content_taps}")
         if not 0 <= self.ema_decay < 1:
             raise SrganError(f"config: ema_decay must be in [0, 1) (0: off), not {self.ema_decay}")
-        if self.block_edge_weight and (self.kind == "denoiser" or self.degradation is None):
-            raise SrganError("config: block_edge_weight needs kind srresnet or srgan and a degradation (the JPEG "
-                             "blocks it looks for are made there)")
+        for name in ("block_edge_weight", "block_profile_weight"):
+            if getattr(self, name) and (self.kind == "denoiser" or self.degradation is None):
+                raise SrganError(f"config: {name} needs kind srresnet or srgan and a degradation (the JPEG "
+                                 "blocks it looks for are made there)")
         # Settings that weigh crops by the degradation branch that made them (plain or blurred/noised).
         knows_branches = self.kind == "srgan" and (self.degradation or {}).get("random_jpeg_grid")
         for name, on in (("plain_pixel_weight", self.plain_pixel_weight != 0),

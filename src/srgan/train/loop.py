@@ -237,11 +237,9 @@ class Trainer:
         if self.state.disc is None:
             loss = F.l1_loss(sr.float(), hr) if cfg.criterion == "l1" else F.mse_loss(sr.float(), hr)
             out = {}
-            if cfg.block_edge_weight:
+            if cfg.block_edge_weight or cfg.block_profile_weight:
                 out["pixel"] = loss.detach()
-                block = self._block_edge(sr, hr, jpeg_grid)
-                loss = loss + cfg.block_edge_weight * block
-                out["block_edge"] = block.detach()
+                loss = self._block_terms(loss, out, sr, hr, jpeg_grid)
             out["loss"] = loss.detach()
         else:
             views, d_out = self._discriminator_step(sr, hr, lr)
@@ -334,10 +332,7 @@ class Trainer:
             grid = phase_locked_error(sr, hr, cfg.scale)
             loss = loss + cfg.grid_weight * grid
             out["grid"] = grid.detach()
-        if cfg.block_edge_weight:
-            block = self._block_edge(sr, hr, jpeg_grid)
-            loss = loss + cfg.block_edge_weight * block
-            out["block_edge"] = block.detach()
+        loss = self._block_terms(loss, out, sr, hr, jpeg_grid)
         if cfg.artifact_weight:
             from srgan.train.losses import artifact_loss
 
@@ -349,10 +344,19 @@ class Trainer:
         out.update(loss=loss.detach(), content=content.detach(), adversarial=adv.detach())
         return loss, out
 
-    def _block_edge(self, sr: torch.Tensor, hr: torch.Tensor, jpeg_grid: torch.Tensor | None) -> torch.Tensor:
-        from srgan.train.losses import jpeg_block_error
+    def _block_terms(self, loss: torch.Tensor, out: dict, sr: torch.Tensor, hr: torch.Tensor,
+                     jpeg_grid: torch.Tensor | None) -> torch.Tensor:
+        """``loss`` plus the JPEG-block terms that are on (block_edge, block_profile), each logged in ``out``."""
+        from srgan.train.losses import block_profile_error, jpeg_block_error
 
-        return jpeg_block_error(sr, hr, self.cfg.scale, jpeg_grid)
+        cfg = self.cfg
+        for name, weight, term in (("block_edge", cfg.block_edge_weight, jpeg_block_error),
+                                   ("block_profile", cfg.block_profile_weight, block_profile_error)):
+            if weight:
+                value = term(sr, hr, cfg.scale, jpeg_grid)
+                loss = loss + weight * value
+                out[name] = value.detach()
+        return loss
 
     def _shifted(self, sr: torch.Tensor, hr: torch.Tensor, k: int, salt: int) -> tuple[torch.Tensor, torch.Tensor]:
         return shifted_crop(sr, hr, k, seed=self.cfg.seed, step=self.state.step, salt=salt)
