@@ -29,7 +29,7 @@ def main() -> int:
 
     from srgan.bench.evaluate import benchmark_pair, find_dataset, load_upscaler
     from srgan.errors import SrganError
-    from srgan.ops.metrics import block_profile, step_profile
+    from srgan.ops.metrics import profile_gap, step_profile
     from srgan.ops.realistic import JPEG_BLOCK
 
     scale = 4
@@ -42,11 +42,12 @@ def main() -> int:
             hr, lr = benchmark_pair(hr_path, lr_path, scale, a.degrade)
             outputs = {"HR": hr, "input": np.kron(lr, np.ones((scale, scale, 1), dtype=lr.dtype))}
             outputs.update({m: fn(lr) for m, fn in upscalers.items()})
+            prof_hr = step_profile(hr, scale, JPEG_BLOCK)
             for name, out in outputs.items():
-                prof = step_profile(out, scale, JPEG_BLOCK)
+                prof = prof_hr if name == "HR" else step_profile(out, scale, JPEG_BLOCK)
                 profiles[name].append(prof / prof.mean())
                 if name != "HR":
-                    gaps[name].append(block_profile(out, hr, scale, JPEG_BLOCK))
+                    gaps[name].append(profile_gap(prof, prof_hr))
     except SrganError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
