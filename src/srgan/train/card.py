@@ -26,6 +26,8 @@ def run_card(
 ) -> ModelCard:
     """The card of a run's exported model. ``validation``: the exported step's metrics (with its "step")."""
     srgan = cfg.kind == "srgan"
+    usm = ({"gt_usm": cfg.gt_usm_weight, "gt_usm_sigma": cfg.gt_usm_sigma, "gt_usm_threshold": cfg.gt_usm_threshold}
+           if cfg.gt_usm_weight else {})
     loss_weights = {
         "content": 1.0, "content_feature_scale": content_feature_scale, "content_shift": cfg.content_shift,
         "content_criterion": cfg.content_criterion,
@@ -39,6 +41,7 @@ def run_card(
         **({"conditional_discriminator": True} if cfg.conditional_discriminator else {}),
         **({"degraded_adversarial_scale": cfg.degraded_adversarial_scale} if cfg.degraded_adversarial_scale != 1 else {}),
         **({"block_profile": cfg.block_profile_weight} if cfg.block_profile_weight else {}),
+        **usm,
     }
     return ModelCard(
         name=name,
@@ -55,8 +58,8 @@ def run_card(
         # A pixel-loss model lists its weights only when it has a second term.
         loss_weights=loss_weights if srgan else (
             {"pixel": 1.0, "block_edge": cfg.block_edge_weight,
-             **({"block_profile": cfg.block_profile_weight} if cfg.block_profile_weight else {})}
-            if cfg.block_edge_weight or cfg.block_profile_weight else None),
+             **({"block_profile": cfg.block_profile_weight} if cfg.block_profile_weight else {}), **usm}
+            if cfg.block_edge_weight or cfg.block_profile_weight or cfg.gt_usm_weight else None),
         data=cfg.data,
         data_terms=data_terms(cfg.data),
         exclude=cfg.exclude,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import types
 import typing
@@ -181,6 +182,14 @@ class TrainConfig:
     # (on blurred, noisy JPEGs: records/training/srgan-x4-real-r68; at 5 the profile reached Real-ESRGAN's in 1,000
     # steps, -r70). Needs what block_edge_weight needs. 0: off (ours).
     block_profile_weight: float = 0.0
+    # Real-ESRGAN's sharpened ground truth (losses.usm_sharpen): every term that compares SR with HR (pixel, content,
+    # grid, block and artifact terms) compares it with HR + gt_usm_weight · (HR − Gaussian(HR)) where that residual
+    # exceeds gt_usm_threshold (in [0, 1]), while the discriminator's real images stay plain HR (Real-ESRGAN's
+    # l1_gt_usm / percep_gt_usm on, gan_gt_usm off; its weight 0.5, σ 8, threshold 10/255). The targets' edges are
+    # crisper than the average a pixel loss pulls toward. 0: off (the paper).
+    gt_usm_weight: float = 0.0
+    gt_usm_sigma: float = 8.0
+    gt_usm_threshold: float = 10 / 255
     vgg_weights: str | None = None  # ImageNet VGG19 weights file for the vgg22/vgg54 content losses
     # srgan: the paper's (one logit per image, models.discriminator.Discriminator) | unet: Real-ESRGAN's U-Net with
     # spectral normalisation (one logit per pixel, UNetDiscriminator; the adversarial terms average over pixels).
@@ -359,7 +368,8 @@ class TrainConfig:
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
         for name in ("pixel_weight", "plain_pixel_weight", "degraded_adversarial_scale", "adversarial_weight",
-                     "grid_weight", "artifact_weight", "block_edge_weight", "block_profile_weight"):
+                     "grid_weight", "artifact_weight", "block_edge_weight", "block_profile_weight", "gt_usm_weight",
+                     "gt_usm_threshold"):
             if not 0 <= getattr(self, name) < float("inf"):
                 raise SrganError(f"config: {name} must be a number >= 0, not {getattr(self, name)}")
         if self.content_feature_scale is not None and not 0 < self.content_feature_scale < float("inf"):
@@ -382,6 +392,13 @@ class TrainConfig:
             if on and not knows_branches:
                 raise SrganError(f"config: {name} needs kind srgan and a degradation with random_jpeg_grid: true "
                                  "(its batches say which crops are plain and which blurred or noised)")
+        if self.gt_usm_weight:
+            if self.kind == "denoiser":
+                raise SrganError("config: gt_usm_weight is for super-resolution runs (srresnet, srgan), not the denoiser")
+            # The Gaussian's reflect padding (3σ each side) must fit inside the HR crop.
+            if not 0 < self.gt_usm_sigma < float("inf") or math.ceil(3 * self.gt_usm_sigma) >= self.crop:
+                raise SrganError(f"config: gt_usm_sigma must be > 0 with 3σ under the crop ({self.crop} px), "
+                                 f"not {self.gt_usm_sigma}")
         if self.conditional_discriminator and self.kind != "srgan":
             raise SrganError("config: conditional_discriminator needs kind srgan (a run with a discriminator)")
         if self.artifact_weight and (self.kind != "srgan" or not self.ema_decay):

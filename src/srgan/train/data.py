@@ -115,6 +115,32 @@ def decode_u8(path: Path, channels: int) -> np.ndarray:
     return to_channels(read_u8(path), channels)
 
 
+def training_image(path: Path, channels: int, downscale: float = 1.0) -> np.ndarray:
+    """A training picture as :class:`ImageStore` holds it: decoded, then shrunk by ``downscale`` (the config's
+    hr_downscale, antialiased) when > 1; SrganError when unreadable."""
+    arr = decode_u8(path, channels)
+    if downscale > 1:
+        h, w = (max(1, round(n / downscale)) for n in arr.shape[:2])
+        arr = resize(arr, size=(h, w))
+    return arr
+
+
+def source_files(source: str, exclude: set[Path] | None = None) -> list[Path]:
+    """The image files one data source (a folder, scanned, or a ``.txt`` list) gives :class:`ImageStore`, in its
+    order, less ``exclude`` (resolved paths)."""
+    folder = Path(source)
+    if folder.is_file() and folder.suffix == ".txt":
+        found = read_path_list(folder)
+    elif folder.is_dir():
+        found = find_image_files(folder)
+    else:
+        raise SrganError(f"{source}: data folder not found")
+    found = [p for p in found if p.resolve() not in (exclude or set())]
+    if not found:
+        raise SrganError(f"{source}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    return found
+
+
 @dataclass
 class LoadReport:
     images: int = 0
@@ -153,17 +179,7 @@ class ImageStore:
                 for a in arrays:
                     self._add_array(to_channels(a, self.channels))
                 continue
-            folder = Path(source)
-            if folder.is_file() and folder.suffix == ".txt":
-                found = read_path_list(folder)
-            elif folder.is_dir():
-                found = find_image_files(folder)
-            else:
-                raise SrganError(f"{source}: data folder not found")
-            found = [p for p in found if p.resolve() not in exclude]
-            if not found:
-                raise SrganError(f"{source}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
-            paths.extend(found)
+            paths.extend(source_files(source, exclude))
 
         # PIL releases the GIL while decoding, so threads decode in parallel.
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
@@ -188,11 +204,7 @@ class ImageStore:
 
     def _decode_or_none(self, path: Path) -> np.ndarray | None:
         try:
-            arr = decode_u8(path, self.channels)
-            if self.downscale > 1:
-                h, w = (max(1, round(n / self.downscale)) for n in arr.shape[:2])
-                arr = resize(arr, size=(h, w))
-            return arr
+            return training_image(path, self.channels, self.downscale)
         except SrganError as e:
             print(f"warning: skipping {e}", file=sys.stderr)
             self.report.skipped_unreadable += 1

@@ -234,16 +234,22 @@ class Trainer:
         cfg = self.cfg
         with autocast(self.device, self.precision):
             sr = self.train_model(lr) if sigma is None else self.train_model(lr, sigma)
+        target = hr
+        if cfg.gt_usm_weight:
+            from srgan.train.losses import usm_sharpen
+
+            target = usm_sharpen(hr, cfg.gt_usm_weight, cfg.gt_usm_sigma, cfg.gt_usm_threshold)
         if self.state.disc is None:
-            loss = F.l1_loss(sr.float(), hr) if cfg.criterion == "l1" else F.mse_loss(sr.float(), hr)
+            loss = F.l1_loss(sr.float(), target) if cfg.criterion == "l1" else F.mse_loss(sr.float(), target)
             out = {}
             if cfg.block_edge_weight or cfg.block_profile_weight:
                 out["pixel"] = loss.detach()
-                loss = self._block_terms(loss, out, sr, hr, jpeg_grid)
+                loss = self._block_terms(loss, out, sr, target, jpeg_grid)
             out["loss"] = loss.detach()
         else:
+            # D learns what real photos look like from plain HR; only the terms that copy HR copy the sharpened one.
             views, d_out = self._discriminator_step(sr, hr, lr)
-            loss, out = self._generator_loss(lr, sr, hr, views, jpeg_grid, branch)
+            loss, out = self._generator_loss(lr, sr, target, views, jpeg_grid, branch)
             out.update(d_out)
         s = self.state
         s.opt.zero_grad(set_to_none=True)

@@ -20,9 +20,15 @@ adversarial weight means about the same for both losses.
 Artifact loss (LDL: Liang et al., "Details or Artifacts: A Locally Discriminative Learning Approach to
 Realistic Image Super-Resolution", CVPR 2022): an L1 term weighted by a map of where the generator's
 departures from HR look like artifacts rather than detail (``artifact_map``).
+
+Sharpened ground truth (Real-ESRGAN: Wang et al., "Real-ESRGAN: Training Real-World Blind Super-Resolution with
+Pure Synthetic Data", ICCV Workshops 2021): the terms that copy HR may copy an unsharp-masked HR
+(``usm_sharpen``) while the discriminator still learns from plain HR.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -126,6 +132,32 @@ def relativistic_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Te
     real, fake = real_logits.detach().float(), fake_logits.float()
     return 0.5 * (_per_crop_mean(F.softplus(real - fake.mean()), crop_weights)
                   + _per_crop_mean(F.softplus(-(fake - real.mean())), crop_weights))
+
+
+def usm_sharpen(img: torch.Tensor, weight: float, sigma: float = 8.0, threshold: float = 10 / 255) -> torch.Tensor:
+    """Unsharp-masked copy of ``img`` ((N, C, H, W) in [0, 1]), the sharpened ground truth Real-ESRGAN's pixel
+    and perceptual losses compare with (Wang et al., ICCV Workshops 2021, Sec. 4.3; in BasicSR's
+    ``USMSharp``: weight 0.5, a 51-px Gaussian, σ 8 as OpenCV derives it for that size, threshold 10 grey levels).
+
+    sharp = img + weight · (img − blur), clipped to [0, 1], used where |img − blur| exceeds ``threshold``; that
+    mask is blurred by the same Gaussian so the sharpening fades in and out instead of switching per pixel. Flat
+    or smoothly shaded areas (residual under the threshold everywhere near) come back unchanged: their noise is
+    not amplified into the target."""
+    radius = math.ceil(3 * sigma)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=img.device)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = (k / k.sum()).to(img.dtype)
+    c = img.shape[1]
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        t = F.pad(t, (radius, radius, radius, radius), mode="reflect")
+        t = F.conv2d(t, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        return F.conv2d(t, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+    residual = img - blur(img)
+    sharp = (img + weight * residual).clamp(0, 1)
+    mask = blur((residual.abs() > threshold).to(img.dtype))
+    return mask * sharp + (1 - mask) * img
 
 
 def masked_mse(sr: torch.Tensor, hr: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
