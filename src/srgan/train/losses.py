@@ -136,8 +136,9 @@ def relativistic_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Te
 
 def usm_sharpen(img: torch.Tensor, weight: float, sigma: float = 8.0, threshold: float = 10 / 255) -> torch.Tensor:
     """Unsharp-masked copy of ``img`` ((N, C, H, W) in [0, 1]), the sharpened ground truth Real-ESRGAN's pixel
-    and perceptual losses compare with (Wang et al., ICCV Workshops 2021, Sec. 4.3; in BasicSR's
-    ``USMSharp``: weight 0.5, a 51-px Gaussian, σ 8 as OpenCV derives it for that size, threshold 10 grey levels).
+    and perceptual losses compare with (Wang et al., ICCV Workshops 2021; its x4plus training options turn on
+    ``l1_gt_usm`` and ``percep_gt_usm``, not ``gan_gt_usm``; BasicSR's ``USMSharp``: weight 0.5, a 51-px
+    Gaussian, σ 8 as OpenCV derives it for that size, threshold 10 grey levels).
 
     sharp = img + weight · (img − blur), clipped to [0, 1], used where |img − blur| exceeds ``threshold``; that
     mask is blurred by the same Gaussian so the sharpening fades in and out instead of switching per pixel. Flat
