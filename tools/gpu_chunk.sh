@@ -52,11 +52,8 @@ def read(folder):
         fail(f"no {folder}/manifest.json: carry .gpu/manifest.json with every part")
 
 def sha(path):
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 def have(m, folder):
     return [i for i, p in enumerate(m["parts"]) if (folder / p["name"]).is_file()]
@@ -155,10 +152,8 @@ collect() {  # the run's results into $OUT, within the device tool's limits (8 f
 import hashlib, json, sys
 from pathlib import Path
 ckpt, out, start, m = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), json.loads(Path(sys.argv[4]).read_text())
-h = hashlib.sha256()
 with open(ckpt, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-        h.update(block)
+    h = hashlib.file_digest(f, "sha256")
 result = {"run": m["run"], "pack": m["id"], "pack_step": m["step"], "start_step": start,
           "step": int(ckpt.stem.split("_")[1]), "checkpoint": ckpt.name, "bytes": ckpt.stat().st_size,
           "sha256": h.hexdigest(), "pieces": sorted(p.name for p in out.glob(ckpt.name + ".*"))}

@@ -199,25 +199,29 @@ def _stage_picture(path: Path, channels: int, downscale: float, stage: Path) -> 
     return out
 
 
-def _packed_names(paths: list, ext_of) -> list[str]:
-    """The file names of a source's pictures in the pack: their stems where the sorted names keep the store's
-    order, else the stems behind a zero-padded index (two files of one stem, a list not in sorted order,
-    pictures from sub-folders that sort apart)."""
-    names = [p.stem + ext_of(p) for p in paths]
+def _packed_names(names: list[str]) -> list[str]:
+    """A source's picture names in the pack (stem + packed extension, in the store's order) as they are where
+    sorting keeps that order, else behind a zero-padded index (two files of one stem, a list not in sorted
+    order, pictures from sub-folders that sort apart)."""
     if len(set(names)) == len(names) and sorted(names) == names:
         return names
-    width = len(str(len(paths)))
+    width = len(str(len(names)))
     return [f"{i:0{width}d}-{n}" for i, n in enumerate(names)]
 
 
+def _source_path(source: str) -> Path:
+    """The folder or list file a data source names (``mnist:``/``stl10:`` prefixes off)."""
+    return Path(source.partition(":")[2] if source.startswith(("mnist:", "stl10:")) else source)
+
+
 def _source_label(source: str) -> str:
-    p = Path(source.partition(":")[2] if source.startswith(("mnist:", "stl10:")) else source)
+    p = _source_path(source)
     return p.stem if p.suffix == ".txt" else p.name
 
 
 def _source_md(source: str) -> Path | None:
     """The SOURCE.md srgan.train.card.data_terms would find beside this source (its licence line)."""
-    p = Path(source.partition(":")[2] if source.startswith(("mnist:", "stl10:")) else source)
+    p = _source_path(source)
     for cand in (p / "SOURCE.md", p.parent / "SOURCE.md"):
         if cand.is_file():
             return cand
@@ -255,17 +259,15 @@ def pack_data(cfg, tar: Tar, stage: Path) -> tuple[list[str], list[dict]]:
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
             staged = list(pool.map(lambda f: _stage_picture(f, cfg.image_channels, cfg.hr_downscale, stage), files))
         kept = [(f, out) for f, out in zip(files, staged) if out is not None]
-        paths = [f for f, _ in kept]
-        names = _packed_names(paths, {f: out.suffix for f, out in kept}.__getitem__)
-        for (f, out), name in zip(kept, names):
+        for (f, out), name in zip(kept, _packed_names([f.stem + out.suffix for f, out in kept])):
             tar.add_file(out, f"{folder}/{name}")
             out.unlink()
         md = _source_md(source)
         if md is not None:
             tar.add_file(md, f"{folder}/SOURCE.md")
         data.append(folder)
-        summary.append({"source": source, "folder": folder, "images": len(paths)})
-        print(f"  {source}: {len(paths)} images -> {folder} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+        summary.append({"source": source, "folder": folder, "images": len(kept)})
+        print(f"  {source}: {len(kept)} images -> {folder} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     return data, summary
 
 
@@ -273,9 +275,9 @@ def pack_val(cfg, tar: Tar) -> tuple[str | None, int]:
     """The validation images the validator reads, under their own names, and a list file; (config val, count)."""
     if not cfg.val:
         return None, 0
-    from srgan.train.data import dataset_paths
+    from srgan.train.validate import validation_paths
 
-    paths = dataset_paths(cfg.val)[: cfg.val_max_images]
+    paths = validation_paths(cfg)
     lines, taken = [], set()
     for p in paths:
         # Names must stay: the val_degradation preset is seeded by the file's name. Two alike go apart.
@@ -372,7 +374,9 @@ def download_wheels(dest: Path, python_version: str) -> list[Path]:
 
 
 def newest_checkpoint(run: Path) -> Path:
-    ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
+    from srgan.train.checkpoint import step_checkpoints
+
+    ckpts = step_checkpoints(run)
     if not ckpts:
         raise PackError(f"{run}: no checkpoints/step_*.pt to resume from")
     return ckpts[-1]

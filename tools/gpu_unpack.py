@@ -53,16 +53,15 @@ def read_result(parts: Path) -> dict:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def newest_step(run: Path) -> int:
-    steps = [int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.pt")]
-    return max(steps, default=0)
+    from srgan.train.checkpoint import checkpoint_step_of, step_checkpoints
+
+    ckpts = step_checkpoints(run)
+    return checkpoint_step_of(ckpts[-1]) if ckpts else 0
 
 
 def join_checkpoint(parts: Path, result: dict, dest: Path, kind: str) -> None:

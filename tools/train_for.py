@@ -31,10 +31,12 @@ from pathlib import Path
 
 
 def latest_step(run: Path) -> tuple[int, Path]:
-    ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
+    from srgan.train.checkpoint import checkpoint_step_of, step_checkpoints
+
+    ckpts = step_checkpoints(run)
     if not ckpts:
         sys.exit(f"error: {run}: no checkpoints/step_*.pt to resume from")
-    return int(ckpts[-1].stem.split("_")[1]), ckpts[-1]
+    return checkpoint_step_of(ckpts[-1]), ckpts[-1]
 
 
 def srgan_train(run: Path, steps: int, sets: list[str], log=None) -> subprocess.Popen:
@@ -73,28 +75,24 @@ def probe(run: Path, step: int, ckpt: Path, probe_steps: int, sets: list[str]) -
     return {"rate": rate, "val_s": val_s, "startup_s": startup_s, "finish_s": finish_s, "probe_s": t_end - t0}
 
 
-def run_keeping_steps(args: argparse.Namespace, steps: int, step: int, t_start: float) -> int:
-    """Resume RUN with its own ``steps`` until ``--seconds`` minus ``--stop-margin`` have passed, then SIGINT it;
-    the exit status (0 when it stopped because the time was up and saved its checkpoint)."""
-    stop_at = t_start + args.seconds - args.stop_margin
-    plan = (f"plan: keep steps {steps} (the run's learning-rate schedule); from step {step}, "
-            f"SIGINT after {stop_at - t_start:.0f} s unless it finishes first")
+def run_chunk(args: argparse.Namespace, steps: int, plan: str, stop_at: float, t_start: float,
+              interrupt_is_plan: bool) -> int:
+    """Resume RUN to ``steps``, its output to --log (after ``plan``, the log's record of why the chunk is this
+    long), SIGINT it at ``stop_at`` (which makes it save a checkpoint); its exit status. ``interrupt_is_plan``:
+    the stop is how the chunk is meant to end (--keep-steps), so Ctrl-C's status 130 counts as success."""
     print(plan, flush=True)
-    if stop_at <= time.time():
-        print("error: --stop-margin leaves no time for training", file=sys.stderr)
-        return 2
     log = open(args.log, "a") if args.log else None
     if log:
         log.write(plan + "\n")
         log.flush()
     proc = srgan_train(args.run, steps, args.set, log)
     try:
-        rc = proc.wait(timeout=stop_at - time.time())
+        rc = proc.wait(timeout=max(stop_at - time.time(), 1))
     except subprocess.TimeoutExpired:
         print("time is up: interrupting (the run saves a checkpoint)", flush=True)
         proc.send_signal(signal.SIGINT)
         rc = proc.wait()
-        if rc == 130:  # srgan train's status after Ctrl-C, which here is the plan, not a failure
+        if interrupt_is_plan and rc == 130:  # srgan train's status after Ctrl-C
             rc = 0
     print(f"done in {time.time() - t_start:.0f} s, exit {rc}", flush=True)
     return rc
@@ -123,7 +121,12 @@ def main() -> None:
     except SrganError as e:
         sys.exit(f"error: {e}")
     if args.keep_steps:
-        sys.exit(run_keeping_steps(args, cfg.steps, step, t_start))
+        stop_at = t_start + args.seconds - args.stop_margin
+        if stop_at <= time.time():
+            sys.exit("error: --stop-margin leaves no time for training")
+        plan = (f"plan: keep steps {cfg.steps} (the run's learning-rate schedule); from step {step}, "
+                f"SIGINT after {stop_at - t_start:.0f} s unless it finishes first")
+        sys.exit(run_chunk(args, cfg.steps, plan, stop_at, t_start, interrupt_is_plan=True))
     m = probe(args.run, step, ckpt, args.probe_steps, args.set)
     left = args.seconds - (time.time() - t_start) - m["startup_s"] - m["finish_s"]
     # Each step costs 1/rate seconds, plus a validation every val_every steps.
@@ -134,23 +137,11 @@ def main() -> None:
         f"plan: {m['rate']:.2f} steps/s, start-up {m['startup_s']:.1f} s, one validation {m['val_s']:.1f} s, "
         f"probe {m['probe_s']:.1f} s; {left:.0f} s left -> {extra} steps, from {step} to {total}"
     )
-    print(plan, flush=True)
     if extra == 0:
+        print(plan, flush=True)
         sys.exit("error: no time left for training after the probe")
-    log = open(args.log, "a") if args.log else None
-    if log:  # the log is the run's record: it says why the chunk has the length it has
-        log.write(plan + "\n")
-        log.flush()
-    proc = srgan_train(args.run, total, args.set, log)
-    deadline = t_start + args.seconds
-    try:
-        rc = proc.wait(timeout=max(deadline - time.time(), 1) + 60)  # a minute of grace before interrupting
-    except subprocess.TimeoutExpired:
-        print("overran the time: interrupting (the run saves a checkpoint)", flush=True)
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait()
-    print(f"done in {time.time() - t_start:.0f} s, exit {rc}", flush=True)
-    sys.exit(rc)
+    # A minute of grace past the deadline before interrupting: the plan was meant to end on time by itself.
+    sys.exit(run_chunk(args, total, plan, t_start + args.seconds + 60, t_start, interrupt_is_plan=False))
 
 
 if __name__ == "__main__":

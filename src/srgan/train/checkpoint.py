@@ -128,14 +128,24 @@ def save_checkpoint(ckpt_dir: Path, ckpt: dict, keep: int, best: bool = False) -
     return path
 
 
+def step_checkpoints(run_dir: Path) -> list[Path]:
+    """A run's ``checkpoints/step_XXXXXXX.pt`` files, oldest first (the zero-padded step sorts by name)."""
+    return sorted((run_dir / "checkpoints").glob("step_*.pt"))
+
+
+def checkpoint_step_of(path: Path) -> int:
+    """The step in a step checkpoint's file name."""
+    return int(path.stem.split("_")[1])
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a step checkpoint to resume from."""
-    return any((run_dir / "checkpoints").glob("step_*.pt"))
+    return bool(step_checkpoints(run_dir))
 
 
 def load_latest(run_dir: Path) -> dict:
     """The newest readable step checkpoint of a run."""
-    ckpts = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+    ckpts = step_checkpoints(run_dir)
     if not ckpts:
         raise SrganError(f"{run_dir}: no checkpoint to resume from in checkpoints/")
     for path in reversed(ckpts):  # a checkpoint cut short by a crash can't exist (atomic), but be safe

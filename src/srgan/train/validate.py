@@ -49,6 +49,13 @@ def selection_text(cfg: TrainConfig, ref_psnr: float | None) -> str:
             f"(step-0 val_psnr_y {ref_psnr:.4f} - {cfg.select_max_psnr_drop} dB)")
 
 
+def validation_paths(cfg: TrainConfig) -> list[Path]:
+    """The photos a run validates on: the first ``val_max_images`` of ``val``, in its order."""
+    from srgan.train.data import dataset_paths
+
+    return dataset_paths(cfg.val)[: cfg.val_max_images]
+
+
 class Validator:
     """Fixed validation inputs, prepared once: LR by the MATLAB-bicubic uint8 protocol, or noisy copies."""
 
@@ -56,11 +63,11 @@ class Validator:
         from srgan.ops.degrade import add_gaussian_noise
         from srgan.ops.imresize import imresize_uint8
         from srgan.ops.realistic import apply_preset, preset_rng
-        from srgan.train.data import dataset_paths, decode_u8
+        from srgan.train.data import decode_u8
 
         self.cfg = cfg
         self.items: list[tuple[str, np.ndarray, np.ndarray, float]] = []  # (name, input u8, target u8, sigma)
-        paths = dataset_paths(cfg.val)[: cfg.val_max_images]
+        paths = validation_paths(cfg)
         rng = np.random.default_rng(0)
         for i, p in enumerate(paths):
             try:
