@@ -49,7 +49,7 @@ def main() -> int:
     print("\n".join(ln for ln in lines if ln.startswith(keep)))
     peak = next((int(m.group(1)) for ln in lines if (m := re.match(r"Maximum resident set size \(kbytes\): (\d+)", ln))), None)
     if peak is not None:
-        print(f"peak RSS {peak / 2**20:.2f} GiB ({peak / 1000**2:.2f} GB)")
+        print(f"peak RSS {peak / 2**20:.2f} GiB ({peak * 1024 / 1e9:.2f} GB)")
     return done.returncode
 
 

@@ -289,6 +289,23 @@ def test_real_crops_shows_each_model_on_the_preset_s_input_and_refuses_an_unknow
     r = subprocess.run([*tool[:3], str(tmp_path / "nowhere.safetensors"), *tool[3:], "--out", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and r.stderr.startswith(f"error: not shown: {tmp_path / 'nowhere.safetensors'} (")
+    # --photos: a row per photo of the lists, at its most detailed window, as lossless WebP.
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        img = np.full((96, 160, 3), 90, np.uint8)
+        img[40:80, 100:140] = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        Image.fromarray(img).save(photos / f"p{i}.png")
+    (tmp_path / "list.txt").write_text("photos/p1.png\n")
+    out = tmp_path / "held.webp"
+    r = subprocess.run([*tool, "--photos", str(photos), str(tmp_path / "list.txt"), "--size", "64", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("at x=96, y=32, 64×64") == 3 and "list p1.png" in r.stdout
+    with Image.open(out) as im:
+        assert im.format == "WEBP" and im.size == (3 + 3 * (64 + 3), 3 + 3 * (64 + 13 + 3))
+    r = subprocess.run([*tool, "--photos", str(photos), "--out", str(tmp_path / "x.jpg")], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_block_profile_check_prints_where_the_steps_fall_in_the_jpeg_blocks(tmp_path):

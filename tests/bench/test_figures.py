@@ -6,7 +6,7 @@ from PIL import Image
 
 from conftest import smooth_image
 from srgan.bench.figures import (
-    label_grid, progress_figure, progress_panel, real_figure, real_row, restore_figure, restore_panel,
+    busiest_box, label_grid, progress_figure, progress_panel, real_figure, real_row, restore_figure, restore_panel,
 )
 from srgan.errors import SrganError
 from srgan.ops.imresize import imresize_uint8
@@ -101,6 +101,29 @@ def test_real_figure_finds_its_crops_by_dataset_and_notes_a_missing_model(tmp_pa
     # No named crop among the datasets: the middle of the first image, for quick runs.
     fig = real_figure(tmp_path / "figures", [str(data)], ["bicubic"], tmp_path / "no-peers", "cpu", crops=())
     assert "mine a.png at x=8, y=0, 64×64" in fig["caption"]
+
+
+def test_busiest_box_picks_the_most_detailed_window_on_the_jpeg_grid():
+    rng = np.random.default_rng(0)
+    hr = np.full((160, 224, 3), 128, np.uint8)
+    hr[70:110, 140:180] = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)  # the only texture: a noisy patch
+    y, x, size = busiest_box(hr, size=64, step=32)
+    assert size == 64 and y % 32 == 0 and x % 32 == 0
+    assert y <= 70 and y + 64 >= 110 and x <= 140 and x + 64 >= 180  # the window holds the whole patch
+    assert busiest_box(hr[:40, :52], size=64) == (0, 0, 40)  # a photo smaller than the window: all of it
+    with pytest.raises(SrganError, match="multiples of 4"):
+        busiest_box(hr, size=62)
+
+
+def test_figures_are_lossless_png_or_webp(tmp_path):
+    from srgan.bench.figures import save_figure
+
+    pixels = np.random.default_rng(1).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    for name in ("f.png", "f.webp"):
+        path = save_figure(Image.fromarray(pixels), tmp_path / "sub" / name)
+        with Image.open(path) as im:
+            assert im.format == ("PNG" if name.endswith("png") else "WEBP")
+            assert np.array_equal(np.asarray(im.convert("RGB")), pixels)
 
 
 def test_labels_wider_than_their_tile_are_cut_to_it():

@@ -78,6 +78,10 @@ def test_flag_paths_are_relative_to_the_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_config(cfg_file, {"val": "v", "data": ["b"]})
     assert cfg.data == [str(tmp_path / "b")] and cfg.val == str(tmp_path / "v")
+    # ~ is the home folder, also where the shell does not expand it (after mnist:)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cfg = load_config(cfg_file, {"data": ["~/photos", "mnist:~/mnist"]})
+    assert cfg.data == [str(tmp_path / "home" / "photos"), f"mnist:{tmp_path / 'home' / 'mnist'}"]
 
 
 @pytest.mark.parametrize(

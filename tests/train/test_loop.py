@@ -245,6 +245,31 @@ def test_degraded_adversarial_scale_weighs_the_gan_term_of_blurred_and_noised_cr
                  degradation={"jpeg_only_prob": 1.0, "random_jpeg_grid": True})
 
 
+def test_degraded_content_scale_weighs_the_content_loss_of_blurred_and_noised_crops_only(tmp_path, image_folder):
+    pre = train(tiny_cfg(image_folder, val=None, steps=2), out=tmp_path / "pre").run_dir
+    common = dict(kind="srgan", steps=1, crop=64, val=None, init_generator=str(pre / "model.safetensors"),
+                  content_loss="mse", adversarial_weight=0.0)
+
+    def last(run):
+        return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][-1]
+
+    # the same first step (same seed, so the same crops and the same generator) with and without the setting
+    for branch, degradation in (("blurred", {"lr_blur_prob": 1.0, "random_jpeg_grid": True}),
+                                ("plain", {"jpeg_only_prob": 1.0, "random_jpeg_grid": True})):
+        base = last(train(tiny_cfg(image_folder, **common, degradation=degradation), out=tmp_path / branch).run_dir)
+        run = train(tiny_cfg(image_folder, **common, degradation=degradation, degraded_content_scale=4.0),
+                    out=tmp_path / f"{branch}4").run_dir
+        r = last(run)
+        want = 4.0 * base["content"] if branch == "blurred" else base["content"]
+        assert r["content"] == pytest.approx(want, rel=1e-4) and base["content"] > 0
+    assert json.loads((run / "model.json").read_text())["loss_weights"]["degraded_content_scale"] == 4.0
+    with pytest.raises(SrganError, match="degraded_content_scale needs kind srgan and a degradation with random_jpeg_grid"):
+        tiny_cfg(image_folder, **common, degraded_content_scale=2.0, degradation={"jpeg_only_prob": 1.0})
+    with pytest.raises(SrganError, match="degraded_content_scale must be a number >= 0"):
+        tiny_cfg(image_folder, **common, degraded_content_scale=-1.0,
+                 degradation={"jpeg_only_prob": 1.0, "random_jpeg_grid": True})
+
+
 def test_a_conditional_discriminator_sees_each_image_beside_its_lr_and_a_run_can_turn_it_on_at_a_resume(
         tmp_path, image_folder, monkeypatch):
     from srgan.models.discriminator import UNetDiscriminator

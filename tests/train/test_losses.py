@@ -87,6 +87,25 @@ def test_content_criterion_l1_compares_the_scaled_features_by_absolute_error():
         ContentLoss("effnet", criterion="l2")
 
 
+def test_content_loss_crop_weights_scale_each_crop_s_share():
+    from srgan.train.losses import ContentLoss
+
+    torch.manual_seed(1)
+    hr, sr = torch.rand(3, 3, 64, 64), torch.rand(3, 3, 64, 64)
+    w = torch.tensor([1.0, 3.0, 0.0])
+    for loss in (ContentLoss("mse"), ContentLoss("effnet", feature_scale=0.5, taps=(7, 10)).eval(),
+                 ContentLoss("effnet", feature_scale=0.5, taps=(7, 10), criterion="l1").eval()):
+        with torch.no_grad():
+            each = torch.stack([loss(sr[i : i + 1], hr[i : i + 1]) for i in range(3)])
+            assert loss(sr, hr, torch.ones(3)).item() == pytest.approx(loss(sr, hr).item(), rel=1e-5)
+            assert loss(sr, hr, w).item() == pytest.approx((each * w).mean().item(), rel=1e-5)
+        x = sr.clone().requires_grad_()
+        loss(x, hr, w).backward()  # a crop weighed 0 is not pulled at all; one weighed 3 three times as hard
+        assert x.grad[2].abs().sum() == 0
+        g0 = torch.autograd.grad(loss(x, hr)[None].sum(), x)[0]
+        assert torch.allclose(x.grad[1], 3 * g0[1], rtol=1e-3, atol=1e-4 * g0[1].abs().max().item())
+
+
 def test_artifact_map_is_zero_where_sr_is_hr_and_sees_noisy_residuals_more_than_smooth_ones():
     from srgan.train.losses import artifact_map
 

@@ -69,11 +69,15 @@ def _ascii_label(text: str) -> str:
     return text.replace("σ", "sigma ").replace("×", "x")
 
 
-def save_png(image, path: Path) -> Path:
-    """Write a PIL image as an optimised PNG, atomically, creating the folder."""
+def save_figure(image, path: Path) -> Path:
+    """Write a PIL image as an optimised PNG, or lossless WebP (a third smaller) for a .webp path, atomically,
+    creating the folder. Never a lossy format: a figure that judges artifacts must not add its own."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", optimize=True)
+        if path.suffix.lower() == ".webp":
+            image.save(tmp, format="WEBP", lossless=True, quality=100, method=6)
+        else:
+            image.save(tmp, format="PNG", optimize=True)
     return path
 
 
@@ -123,7 +127,7 @@ def sr_figure(figures_dir: Path, datasets: list[str], models: list[str], peers_d
         tiles.append((_model_label(model), crop(fn(lr))))
     per_row = 6
     rows = [tiles[i : i + per_row] for i in range(0, len(tiles), per_row)]
-    path = save_png(label_grid(rows), figures_dir / "sr_comparison.png")
+    path = save_figure(label_grid(rows), figures_dir / "sr_comparison.png")
     return {"title": "×4 super-resolution, one crop", "path": path,
             "caption": f"{ds_name} {image}, HR crop {size}×{size} at x={x}, y={y}, shown ×{FIGURE_ZOOM} (nearest); "
             "every model ran on the whole LR image."}
@@ -145,7 +149,7 @@ def face_figure(figures_dir: Path, datasets: list[str], peers_dir, device, model
         where.append(f"{ds_name} {image} at x={x}, y={y}, {size}×{size}")
     if not rows:
         return {"title": title, "note": "Skipped: Set5/Set14 with their LR images are not among the datasets."}
-    path = save_png(label_grid(rows), figures_dir / "face_comparison.png")
+    path = save_figure(label_grid(rows), figures_dir / "face_comparison.png")
     note = f" Not shown: {'; '.join(missing)}." if missing else ""
     return {"title": title, "path": path,
             "caption": f"HR crops ({'; '.join(where)}) at 1:1 with each model's output of the same region; every model "
@@ -176,13 +180,31 @@ def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers
         rows.append(real_row(hr, lr, outputs, box, f"input, {describe_preset(preset)}"))
         y, x, size = box
         where.append(f"{ds_name} {hr_path.name} at x={x}, y={y}, {size}×{size}")
-    path = save_png(label_grid(rows), figures_dir / filename)
+    path = save_figure(label_grid(rows), figures_dir / filename)
     note = f" Not shown: {'; '.join(missing)}." if missing else ""
     return {"title": title, "path": path, "missing": missing,
             "caption": f"HR crops ({'; '.join(where)}) at 1:1; the input is the MATLAB-bicubic ×¼ then `srgan evaluate "
             f"--degrade {preset}`'s JPEG (seeded by the file name), shown ×{SCALE} nearest so its 8×8 blocks show as "
             f"32-px squares; every model ran on the whole input and is shown unresampled. Look for those squares "
             f"repeated as tiles in the outputs, posterised skin, ringing at edges and smeared fur.{note}"}
+
+
+def busiest_box(hr: np.ndarray, size: int = 128, step: int = 32) -> tuple[int, int, int]:
+    """(y, x, size): the ``size``-px window of ``hr`` with the most detail (mean |luma gradient|), its corner on a
+    ``step`` grid. A crop picked this way shows what a model has to draw (fur, foliage, an eye), where a fixed place
+    often falls on sky. ``step`` 32 puts the corner on the output's JPEG grid (8-px LR blocks ×4)."""
+    if step % SCALE or size % SCALE:
+        raise SrganError(f"crop size {size} and step {step} must be multiples of {SCALE}")
+    size = min(size, hr.shape[0], hr.shape[1]) // SCALE * SCALE
+    luma = hr[..., :3].astype(np.float32).mean(axis=2) if hr.ndim == 3 else hr.astype(np.float32)
+    detail = np.zeros_like(luma)
+    detail[:, 1:] += np.abs(np.diff(luma, axis=1))
+    detail[1:, :] += np.abs(np.diff(luma, axis=0))
+    best = (-1.0, 0, 0)
+    for y in range(0, hr.shape[0] - size + 1, step):
+        for x in range(0, hr.shape[1] - size + 1, step):
+            best = max(best, (float(detail[y : y + size, x : x + size].mean()), -y, -x))
+    return -best[1], -best[2], size
 
 
 def real_row(hr: np.ndarray, lr: np.ndarray, outputs: list[tuple[str, np.ndarray]], box, input_label: str) -> list:
@@ -212,7 +234,7 @@ def restore_figure(figures_dir: Path, ours: dict[str, list[str]], device: str, p
     denoise, *_ = load_upscaler(ours["denoiser"][0], SCALE, device, "fp32")
     upscale, *_ = load_upscaler(upscalers[0], SCALE, device, "fp32")
     panel = restore_panel(read_u8(photo), denoise, upscale, DEFAULT_SIGMAS)
-    path = save_png(panel, figures_dir / "restore.png")
+    path = save_figure(panel, figures_dir / "restore.png")
     return {"title": title, "path": path, "caption": f"examples/{photo.name} (CC0, outside the training data); "
             f"{ours['denoiser'][0]} then {upscalers[0]}; noisy and denoised shown enlarged ×4 (nearest)."}
 
@@ -246,7 +268,7 @@ def progress_figure(figures_dir: Path, run_dir: str | Path | None) -> dict:
         panel, caption = progress_panel(Path(run_dir))
     except SrganError as e:  # a run without samples yet must not sink an hour-long report at its end
         return {"title": title, "path": None, "note": f"skipped: {e}"}
-    path = save_png(panel, figures_dir / "training_progress.png")
+    path = save_figure(panel, figures_dir / "training_progress.png")
     return {"title": title, "path": path, "caption": caption}
 
 

@@ -40,6 +40,7 @@ def run_card(
         **({"plain_pixel": cfg.plain_pixel_weight} if cfg.plain_pixel_weight else {}),
         **({"conditional_discriminator": True} if cfg.conditional_discriminator else {}),
         **({"degraded_adversarial_scale": cfg.degraded_adversarial_scale} if cfg.degraded_adversarial_scale != 1 else {}),
+        **({"degraded_content_scale": cfg.degraded_content_scale} if cfg.degraded_content_scale != 1 else {}),
         **({"block_profile": cfg.block_profile_weight} if cfg.block_profile_weight else {}),
         **usm,
     }

@@ -164,6 +164,10 @@ class TrainConfig:
     # to 1.42 while the content loss alone held blurred NIQE at 5.2 (records/training/srgan-x4-real-r61, -r62).
     # Needs degradation.random_jpeg_grid (whose batches carry each crop's branch). 1: every crop alike.
     degraded_adversarial_scale: float = 1.0
+    # The content loss's factor on those same blurred and noised crops, >= 0. The content loss, not the GAN term,
+    # is what holds their NIQE without speckle (records/training/srgan-x4-real-r61, -r62): weighing it up there lets
+    # the GAN term be eased on them without their texture going soft. Needs degradation.random_jpeg_grid. 1: alike.
+    degraded_content_scale: float = 1.0
     # Weight of losses.phase_locked_error, >= 0: the fixed scale×scale pattern (grid) a PixelShuffle generator
     # can add. 0: off (the paper).
     grid_weight: float = 0.0
@@ -367,7 +371,8 @@ class TrainConfig:
         for name in ("content_shift", "adversarial_shift"):
             if self.kind == "srgan" and not 0 <= getattr(self, name) < self.crop // 2:
                 raise SrganError(f"config: {name} must be in [0, crop/2), not {getattr(self, name)}")
-        for name in ("pixel_weight", "plain_pixel_weight", "degraded_adversarial_scale", "adversarial_weight",
+        for name in ("pixel_weight", "plain_pixel_weight", "degraded_adversarial_scale", "degraded_content_scale",
+                     "adversarial_weight",
                      "grid_weight", "artifact_weight", "block_edge_weight", "block_profile_weight", "gt_usm_weight",
                      "gt_usm_threshold"):
             if not 0 <= getattr(self, name) < float("inf"):
@@ -388,7 +393,8 @@ class TrainConfig:
         # Settings that weigh crops by the degradation branch that made them (plain or blurred/noised).
         knows_branches = self.kind == "srgan" and (self.degradation or {}).get("random_jpeg_grid")
         for name, on in (("plain_pixel_weight", self.plain_pixel_weight != 0),
-                         ("degraded_adversarial_scale", self.degraded_adversarial_scale != 1)):
+                         ("degraded_adversarial_scale", self.degraded_adversarial_scale != 1),
+                         ("degraded_content_scale", self.degraded_content_scale != 1)):
             if on and not knows_branches:
                 raise SrganError(f"config: {name} needs kind srgan and a degradation with random_jpeg_grid: true "
                                  "(its batches say which crops are plain and which blurred or noised)")
@@ -488,13 +494,15 @@ def read_yaml(path: str | Path) -> dict:
 def resolve_paths(raw: dict, base: Path) -> dict:
     """``raw`` with its relative paths made absolute against ``base``, so a config works from any cwd.
 
-    One path where a list is expected is a list of one. ``mnist:DIR`` and ``stl10:DIR`` resolve their DIR.
+    One path where a list is expected is a list of one. ``mnist:DIR`` and ``stl10:DIR`` resolve their DIR. A
+    leading ``~`` is the user's home, also after ``mnist:``, where the shell leaves it as it is.
     """
 
     def fix(p: str) -> str:
         kind, sep, rest = p.partition(":")
         if sep and kind in ("mnist", "stl10"):
             return f"{kind}:{fix(rest)}"
+        p = os.path.expanduser(p)
         return p if os.path.isabs(p) else os.path.normpath(base / p)
 
     out = dict(raw)

@@ -306,11 +306,13 @@ class Trainer:
             from srgan.ops.realistic import PLAIN_BRANCHES
 
             plain = torch.isin(branch, torch.tensor(PLAIN_BRANCHES, device=branch.device))
-        crop_weights = None
+        crop_weights = content_weights = None
         if cfg.degraded_adversarial_scale != 1 and plain is not None:
             crop_weights = torch.where(plain, 1.0, cfg.degraded_adversarial_scale).to(sr.device)
+        if cfg.degraded_content_scale != 1 and plain is not None:
+            content_weights = torch.where(plain, 1.0, cfg.degraded_content_scale).to(sr.device)
         with autocast(self.device, self.precision):
-            content = self.content(*self._shifted(sr, hr, cfg.content_shift, CONTENT_SALT))
+            content = self.content(*self._shifted(sr, hr, cfg.content_shift, CONTENT_SALT), content_weights)
             if cfg.gan_loss == "relativistic":
                 with torch.no_grad():
                     real = self.train_disc(hr_d)

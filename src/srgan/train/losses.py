@@ -42,6 +42,13 @@ CONTENT_LOSSES = ("mse", "vgg22", "vgg54", "effnet")
 CONTENT_CRITERIA = ("mse", "l1")
 
 
+def _per_crop_mean(values: torch.Tensor, crop_weights: torch.Tensor | None) -> torch.Tensor:
+    """The mean of ``values`` (N, ...) over everything, each crop's share scaled by ``crop_weights`` (N,); None: 1."""
+    if crop_weights is None:
+        return values.mean()
+    return (values.reshape(values.shape[0], -1).mean(1) * crop_weights.to(values.dtype)).mean()
+
+
 class ContentLoss(nn.Module):
     def __init__(
         self,
@@ -84,24 +91,19 @@ class ContentLoss(nn.Module):
             self.kind
         ]
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, crop_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss, averaged over the batch; ``crop_weights`` (N,) scale each crop's share (config
+        degraded_content_scale); None: every crop alike."""
         if self.features is None:
-            return F.mse_loss(sr, hr)
+            return _per_crop_mean((sr.float() - hr.float()) ** 2, crop_weights)
         # Features of HR are constants; SR features carry the gradient back to the generator.
         with torch.no_grad():
             target = self.features(hr)
         pred = self.features(sr)
         s = self.scale
-        compare = F.mse_loss if self.criterion == "mse" else F.l1_loss
-        losses = [compare(p.float() * s, t.float() * s) for p, t in zip(pred, target)]
+        differ = torch.square if self.criterion == "mse" else torch.abs
+        losses = [_per_crop_mean(differ(p.float() * s - t.float() * s), crop_weights) for p, t in zip(pred, target)]
         return torch.stack(losses).mean()
-
-
-def _per_crop_mean(values: torch.Tensor, crop_weights: torch.Tensor | None) -> torch.Tensor:
-    """The mean of ``values`` (N, ...) over everything, each crop's share scaled by ``crop_weights`` (N,); None: 1."""
-    if crop_weights is None:
-        return values.mean()
-    return (values.reshape(values.shape[0], -1).mean(1) * crop_weights.to(values.dtype)).mean()
 
 
 def adversarial_loss(fake_logits: torch.Tensor, crop_weights: torch.Tensor | None = None) -> torch.Tensor:
