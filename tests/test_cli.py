@@ -32,6 +32,63 @@ def test_usage_errors_exit_2_in_one_line(capsys):
     assert len(err) == 1 and "unrecognized arguments" in err[0]
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["serve", "--port", "70000"], "a port is 0-65535, not 70000"),
+    (["serve", "--port", "-1"], "must be 0 or more, not -1"),
+    (["evaluate", "--data", "x", "--max-images", "-1"], "must be 0 or more, not -1"),
+    (["report", "--bm3d-images", "-2"], "must be 0 or more, not -2"),
+    (["upscale", "in.png", "-o", ""], "--output: must not be empty"),
+    (["upscale", "in.png", "-o", "out.png", "--model", " "], "--model: must not be empty"),
+    (["evaluate", "--data", "x", "--model", ""], "--model: must not be empty"),
+    (["export", "--model", "srresnet-x4", "-o", "x.onnx", "--opset", "1"], "the exporter writes opsets 7-20, not 1"),
+    (["serve", "--max-upload-mb", "nan"], "--max-upload-mb: must be a positive number, not nan"),
+])
+def test_bad_option_values_are_usage_errors_before_any_work(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_the_machine_s_refusals_are_one_line_errors(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from srgan.bench import evaluate as evaluate_module
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.csv"))
+
+    monkeypatch.setattr(evaluate_module, "write_csv", full_disk)
+    from PIL import Image
+    import numpy as np
+
+    (tmp_path / "data").mkdir()
+    Image.fromarray(np.full((32, 32, 3), 120, np.uint8)).save(tmp_path / "data" / "a.png")
+    Image.fromarray(np.full((6, 40, 3), 120, np.uint8)).save(tmp_path / "data" / "b.png")
+    assert main(["evaluate", "--data", str(tmp_path / "data"), "--max-images", "1", "--no-niqe",
+                 "--csv", str(tmp_path / "x.csv")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"srgan: error: {tmp_path / 'x.csv'}: No space left on device"]  # and no numpy warning before it
+    # an image too small to score names itself
+    monkeypatch.undo()
+    assert main(["evaluate", "--data", str(tmp_path / "data"), "--no-niqe"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"srgan: error: {tmp_path / 'data' / 'b.png'}: 40×6 is too small to score at ×4 (at least 8×8)"]
+
+
+def test_report_checks_its_folder_data_and_device_before_measuring(tmp_path, monkeypatch, capsys):
+    from srgan.bench import report as report_module
+
+    monkeypatch.setattr(report_module, "sr_section", lambda *a, **k: pytest.fail("measured before checking"))
+    assert main(["report", "--quick", "--shared", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [f"srgan: error: --shared {tmp_path / 'nowhere'}: folder not found"]
+    (tmp_path / "file").write_text("x")
+    assert main(["report", "--quick", "--out", str(tmp_path / "file" / "sub")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"srgan: error: --out {tmp_path / 'file' / 'sub'}: cannot write there")
+    assert main(["report", "--quick", "--device", "cuda", "--out", str(tmp_path / "r")]) in (1, 2)
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
 def test_console_script_without_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "srgan.cli", "evaluate", "--data", str(tmp_path / "nope")], capture_output=True, text=True)
     assert r.returncode == 1 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1

@@ -35,6 +35,52 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return _HelpFormatter(prog, max_help_position=32)
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _opset(text: str) -> int:
+    """An argparse type: an ONNX opset the TorchScript exporter writes (torch.onnx's 7 to 20; each was tried with
+    srresnet-x4, and outside it the exporter fails after dumping its whole graph)."""
+    value = _count(text)
+    if not 7 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"the exporter writes opsets 7-20, not {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number > 0 (float() takes "nan" and "inf" too)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _given(text: str) -> str:
+    """An argparse type: a name or path that is not empty (``-o ''`` would mean the current folder by accident)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0-65535 (0: any free port)."""
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, not {value}")
+    return value
+
+
 # ------------------------------------------------------------------------------------------ subcommands
 
 
@@ -355,7 +401,7 @@ def _add_evaluate_parser(sub) -> None:
         "a flat folder of HR images, or a .txt list of HR image paths relative to the file.",
     )
     e.add_argument(
-        "--model", default="bicubic",
+        "--model", type=_given, default="bicubic",
         help="bicubic, a shipped model name, a .safetensors file, a checkpoint, a run folder, or another project's "
         f"model peer:NAME (×4: {', '.join(SR_PEERS)}; denoising, with --noise: {', '.join(DENOISE_PEERS)}, "
         "nlmeans:h=H)",
@@ -367,7 +413,7 @@ def _add_evaluate_parser(sub) -> None:
                    "input the true σ (default: it estimates σ from each noisy image, as srgan denoise without --sigma)")
     e.add_argument("--json", action="store_true", help='print one JSON object {"results": [...]} on stdout')
     e.add_argument("--csv", metavar="FILE", help="also write per-image metrics to this CSV file")
-    e.add_argument("--max-images", type=int, metavar="N", help="only the first N images of each dataset")
+    e.add_argument("--max-images", type=_count, metavar="N", help="only the first N images of each dataset (0: all)")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run the model")
     e.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="fp32", help="model precision "
                    "(int8: the ×4 generators quantized, on the CPU through ONNX Runtime)")
@@ -399,7 +445,7 @@ def _add_report_parser(sub) -> None:
                    "../shared beside the working directory, else beside the source checkout)")
     r.add_argument("--peers", metavar="DIR", help=_PEERS_HELP)
     r.add_argument("--srgan-run", metavar="RUN_DIR", help="a training run folder whose samples/ make the training-progress figure")
-    r.add_argument("--bm3d-images", type=int, metavar="N", help="BM3D on the first N BSD100 images (default 10; 0 skips it)")
+    r.add_argument("--bm3d-images", type=_count, metavar="N", help="BM3D on the first N BSD100 images (default 10; 0 skips it)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run our models")
 
 
@@ -411,7 +457,7 @@ def _add_degrade_parser(sub) -> None:
         "downscale (uint8 mode), then, if asked, clipped Gaussian noise. --scale 1 --noise S makes noisy copies only.",
     )
     d.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
-    d.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created when absent)")
+    d.add_argument("-o", "--output", type=_given, required=True, metavar="OUTDIR", help="output folder (created when absent)")
     d.add_argument("--scale", type=int, default=4, help="downscaling factor (1: no resize)")
     d.add_argument("--noise", type=float, metavar="SIGMA", help="Gaussian noise σ on the [0,1] scale, added after the downscale")
     d.add_argument("--seed", type=int, default=0, help="noise seed")
@@ -425,11 +471,11 @@ _MODELS_HELP = "a shipped model name (see srgan models), a .safetensors file wit
 def _add_run_options(q: argparse.ArgumentParser, model_help: str | None, model_default: str | None, default_suffix: str) -> None:
     """The inputs, output, model, tiling, format and device options upscale, denoise and restore share."""
     q.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
-    q.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="an output file when there is one input and "
+    q.add_argument("-o", "--output", type=_given, required=True, metavar="OUTPUT", help="an output file when there is one input and "
                    "OUTPUT ends in .png/.jpg/.jpeg/.webp/.tif/.tiff; otherwise a folder (created when absent; end it "
                    "with / when its name has a dot). A folder that is also an input: earlier results are not re-read")
     if model_help:
-        q.add_argument("--model", default=model_default, help=model_help)
+        q.add_argument("--model", type=_given, default=model_default, help=model_help)
     # 16 is srgan.infer.model.DEFAULT_OVERLAP (not imported: it would load torch for --help).
     q.add_argument("--tile", type=int, metavar="PX", help="tile side in input pixels, so memory is bounded by the tile, "
                    "not the image; 0: the whole image at once (default: 256 on CPUs, as large as fits on a GPU)")
@@ -506,7 +552,7 @@ def _add_info_parser(sub) -> None:
         "runs on the CPU: the faster of fp32 and bf16 by a timed probe of the real network (about 2 s per model "
         "the first time, then cached per CPU, thread count, torch version and weights).",
     )
-    inf.add_argument("--model", action="append", metavar="NAME_OR_FILE", help="a model to probe (repeatable; default: every shipped model)")
+    inf.add_argument("--model", type=_given, action="append", metavar="NAME_OR_FILE", help="a model to probe (repeatable; default: every shipped model)")
     inf.add_argument("--json", action="store_true", help="print it as JSON")
 
 
@@ -517,9 +563,9 @@ def _add_export_parser(sub) -> None:
         "then run it with ONNX Runtime on a test image and print the largest difference from PyTorch. "
         "Needs the onnx extra: pip install 'srgan[onnx]'.",
     )
-    ex.add_argument("--model", required=True, help=_MODELS_HELP)
-    ex.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="the ONNX file to write")
-    ex.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    ex.add_argument("--model", type=_given, required=True, help=_MODELS_HELP)
+    ex.add_argument("-o", "--output", type=_given, required=True, metavar="FILE.onnx", help="the ONNX file to write")
+    ex.add_argument("--opset", type=_opset, default=17, help="ONNX opset version, 7-20 (the range of torch's exporter)")
 
 
 def _add_plot_parser(sub) -> None:
@@ -540,9 +586,9 @@ def _add_serve_parser(sub) -> None:
         "pip install 'srgan[web]'. Runs one image at a time; requests beyond the queue get 503 with Retry-After.",
     )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (the default is reachable from this machine only)")
-    s.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
-    s.add_argument("--model", action="append", metavar="NAME_OR_FILE", help="a model to offer (repeatable; default: every shipped model)")
-    s.add_argument("--max-upload-mb", type=float, default=25.0, metavar="N", help="largest upload, in MB")
+    s.add_argument("--port", type=_port, default=8000, help="port to listen on (0: any free port)")
+    s.add_argument("--model", type=_given, action="append", metavar="NAME_OR_FILE", help="a model to offer (repeatable; default: every shipped model)")
+    s.add_argument("--max-upload-mb", type=_positive, default=25.0, metavar="N", help="largest upload, in MB")
     s.add_argument("--max-pixels", type=int, default=8_000_000, metavar="N", help="largest upload, in pixels (0: no limit)")
     s.add_argument("--max-output-pixels", type=int, default=16_000_000, metavar="N", help="largest image a request may make (upscaled or resized), in pixels (0: no limit)")
     s.add_argument("--queue-size", type=int, default=4, metavar="N", help="requests that may wait while one runs")
@@ -588,6 +634,10 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(e)
         print(msg if msg.startswith("srgan") else f"srgan: error: {msg}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the machine's refusal (disk full, read-only, no permission): the user's to fix, in one line
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"srgan: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except _Terminated:
         print("srgan: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM

@@ -338,6 +338,15 @@ def test_degrade_reports_bad_files_and_goes_on(image_folder, tmp_path, capsys):
     assert main(["degrade", str(image_folder), "-o", str(tmp_path / "x"), "--noise", "3"]) == 1
     assert main(["degrade", str(image_folder / "img0.png"), "-o", str(image_folder)]) == 1  # would overwrite it
     assert "would overwrite the input" in capsys.readouterr().err
+    # two inputs with one output name: the first is written, the second refused, never silently overwritten
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "img0.png").write_bytes((image_folder / "img1.png").read_bytes())
+    out = tmp_path / "clash"
+    assert main(["degrade", str(image_folder / "img0.png"), str(other / "img0.png"), "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert f"the output {out / 'img0.png'} is also the output of {image_folder / 'img0.png'}" in captured.err
+    assert "1 written, 1 failed" in captured.out and sorted(p.name for p in out.iterdir()) == ["img0.png"]
 
 
 def test_degrade_keeps_alpha_and_16_bits(tmp_path):

@@ -158,6 +158,21 @@ def test_output_pixel_limit_refuses_before_any_work(up, monkeypatch, tmp_path, c
         up.process(from_array(smooth_image(40, 40)), outscale=2.5, max_output_pixels=99 * 99)
 
 
+def test_weights_that_make_nan_are_an_error_not_a_black_image(tmp_path, capsys):
+    g = Generator(num_blocks=1, channels=8).eval()
+    with torch.no_grad():
+        g.head.weight.fill_(float("nan"))
+    weights = tmp_path / "nan-x4.safetensors"
+    zoo.save_model(weights, g, {"kind": "srresnet", "scale": 4})
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    Image.fromarray(smooth_image(20, 24)).save(src)
+    out.write_bytes(b"the user's earlier result")
+    code = main(["upscale", str(src), "-o", str(out), "--model", str(weights), "--precision", "fp32", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and "output is NaN" in err[0] and "Traceback" not in "".join(err)
+    assert out.read_bytes() == b"the user's earlier result"
+
+
 def test_cli_refuses_a_too_large_result_with_exit_2(tmp_path, models, capsys):
     src = tmp_path / "in.png"
     Image.fromarray(smooth_image(40, 50)).save(src)

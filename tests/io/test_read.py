@@ -201,5 +201,8 @@ def test_max_pixels_overrides_pillow_limit_without_changing_it(
     assert read_image(path, max_pixels=None).pixels.shape == (20, 30, 3)
     assert read_image(path).pixels.shape == (20, 30, 3)
     assert Image.MAX_IMAGE_PIXELS == 100
-    with pytest.raises(SrganError, match=r"big\.png: image is too large"):
-        read_image(path, max_pixels=150)  # within Pillow's hard limit (2 x 100), so Pillow refuses
+    # Over Pillow's hard limit (2 x 100) too: the refusal names our limit, the one the user can raise
+    with pytest.raises(SrganError, match=r"big\.png: image is 30x20 \(600 pixels\), more than the limit of 150 "
+                                         r"pixels \(raise --max-pixels"):
+        read_image(path, max_pixels=150)
+    assert Image.MAX_IMAGE_PIXELS == 100

@@ -58,6 +58,19 @@ def test_bad_files_are_one_line_errors(tmp_path, content):
 # ------------------------------------------------------------------------------------------- model cards
 
 
+@pytest.mark.parametrize("card, message", [
+    ("[1, 2]", "model card must be a JSON object"), ("null", "model card must be a JSON object"),
+    ("{bad", "model card is not valid JSON"), (b"\xff\xfe{}", "model card cannot be read"),
+])
+def test_a_card_that_is_not_a_json_object_is_one_line(tmp_path, card, message):
+    weights = tmp_path / "m.safetensors"
+    zoo.save_model(weights, Generator(num_blocks=1, channels=8), {"kind": "srresnet", "scale": 4})
+    card_path = weights.with_suffix(".json")
+    card_path.write_bytes(card if isinstance(card, bytes) else card.encode())
+    with pytest.raises(SrganError, match=message):
+        zoo.load_state(weights)
+
+
 @pytest.mark.parametrize("name", ["srresnet-x4", "srgan-x4", "denoiser"])
 def test_shipped_cards_read_and_write_back_unchanged(tmp_path, name):
     shipped = zoo.shipped_models().get(name)

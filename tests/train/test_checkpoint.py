@@ -72,6 +72,22 @@ def test_existing_run_is_never_overwritten(tmp_path, image_folder):
     with pytest.raises(SrganError, match="already holds a run"):
         train(tiny_cfg(image_folder, val=None, steps=2), out=run)
     assert before == {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()}
+    # a folder of the user's own files is not a run folder to write into
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.jsonl").write_text("my notes\n")
+    with pytest.raises(SrganError, match="the folder is not empty"):
+        train(tiny_cfg(image_folder, val=None, steps=2), out=mine)
+    assert (mine / "metrics.jsonl").read_text() == "my notes\n" and sorted(p.name for p in mine.iterdir()) == ["metrics.jsonl"]
+    with pytest.raises(SrganError, match="exists and is not a folder"):
+        train(tiny_cfg(image_folder, val=None, steps=2), out=mine / "metrics.jsonl")
+    # a run whose checkpoints are gone is not started over on top of its model
+    model = (run / "model.safetensors").read_bytes()
+    for p in (run / "checkpoints").iterdir():
+        p.unlink()
+    with pytest.raises(SrganError, match="no checkpoint to resume from in checkpoints/.*overwrite its model"):
+        train(None, resume=run)
+    assert (run / "model.safetensors").read_bytes() == model
 
 
 def test_ema_is_checkpointed_resumed_exactly_validated_and_exported(tmp_path, image_folder):

@@ -238,6 +238,17 @@ def test_cli_config_errors_are_one_line(tmp_path):
     assert r.returncode == 1 and r.stderr.strip().splitlines() == ["srgan: error: config: steps must be int, not 'many'"]
     r = subprocess.run(cli("train", "--resume", str(tmp_path / "nothing")), capture_output=True, text=True)
     assert r.returncode == 1 and "not a run folder" in r.stderr
+    # not text, a run folder's broken config, an --out that is a file: one line each
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    r = subprocess.run(cli("train", str(bad)), capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"srgan: error: {bad}: not a text (UTF-8) YAML file"]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("kind: [unclosed\n")
+    r = subprocess.run(cli("train", "--resume", str(tmp_path / "run")), capture_output=True, text=True)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "invalid YAML at line" in r.stderr
+    bad.write_text("data: [x]\n")
+    r = subprocess.run(cli("train", str(bad), "--out", str(bad)), capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"srgan: error: --out {bad}: exists and is not a folder"]
 
 
 def test_range_limits_themselves_are_accepted():

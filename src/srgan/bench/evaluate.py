@@ -146,6 +146,9 @@ def benchmark_pair(hr_path: Path, lr_path: Path | None, scale: int, degrade: str
 
     hr = read_u8(hr_path)
     h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
+    if h < scale * 2 or w < scale * 2:  # its LR would be a pixel or none: nothing to measure
+        raise SrganError(f"{hr_path}: {hr.shape[1]}×{hr.shape[0]} is too small to score at ×{scale} "
+                         f"(at least {2 * scale}×{2 * scale})")
     hr = np.ascontiguousarray(hr[:h, :w])
     if lr_path is not None:
         lr = read_u8(lr_path)
@@ -197,7 +200,7 @@ def _evaluate_upscaler(fn, name, backbone, datasets, scale, max_images, with_niq
             rows.append({"dataset": ds_name, "image": hr_path.name, "model": name, "degrade": degrade, **vals})
         results.append({
             "dataset": ds_name, "model": name, "scale": scale, "images": len(pairs), "degrade": degrade,
-            **{k: round(float(np.nanmean(v)), 4) for k, v in m.items()},
+            **{k: _nanmean(v) for k, v in m.items()},
             "niqe": round(float(np.mean(niqes)), 4) if niqes else None,
             "seconds_per_mp": round(seconds / megapixels, 4) if megapixels else None,
             "backbone": backbone,
@@ -255,6 +258,13 @@ def _evaluate_denoiser(fn, name, datasets, sigmas, max_images, sigma_given=False
                 **{k: round(float(np.mean(v)), 4) for k, v in m.items()},
             })
     return results, rows
+
+
+def _nanmean(values: list[float]) -> float | None:
+    """The mean of the values a metric could measure (NaN where it could not: a flat photo's texture ratios),
+    rounded; None when it measured none."""
+    kept = [v for v in values if not np.isnan(v)]
+    return round(float(np.mean(kept)), 4) if kept else None
 
 
 def write_csv(path: str | Path, rows: list[dict], decimals: int | None = None) -> None:

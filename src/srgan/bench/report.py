@@ -79,6 +79,20 @@ def run_report(
     (configs/cats_val.txt, examples/chelsea.png); see :mod:`srgan.bench.places` for the defaults.
     """
     from srgan.bench.peers import SR_PEERS
+    from srgan.device import pick_device
+    from srgan.io.files import atomic_write_bytes
+
+    # What would fail after tens of minutes of measuring is checked first: the folder, the data, the device.
+    if shared and not Path(shared).is_dir():
+        raise SrganError(f"--shared {shared}: folder not found")
+    pick_device(device)
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / ".srgan-write-check", b"")
+        (out / ".srgan-write-check").unlink()
+    except OSError as e:
+        raise SrganError(f"--out {out}: cannot write there ({e.strerror or e})") from None
 
     # Where the peers were chosen, the commands name them; the default is what evaluate finds by itself.
     peers_root = find_peers(peers_dir, shared)

@@ -227,9 +227,9 @@ def _run(plan: BatchPlan, step: Step, options: BatchOptions) -> BatchResult:
             _error(f"{job.source}: the device ran out of memory (try a smaller --tile)")
             failed_names.append(str(job.source))
     summary = f"{written} written, {len(failed_names)} failed" + (f", {skipped} skipped" if skipped else "")
-    if failed_names:
+    if failed_names and len(jobs) + len(plan.failures) > 1:  # one input: its error line above says it all
         print(f"srgan: {summary}: {', '.join(failed_names)}", file=sys.stderr)
-    else:
+    elif not failed_names:
         print(summary)
     return BatchResult(written, len(failed_names), 2 if refused else 1 if failed_names else 0)
 
@@ -349,17 +349,22 @@ def degrade_files(inputs: list[str], outdir: str, scale: int = 4, noise: float |
         raise SrganError(f"{out}: cannot create the output folder ({e.strerror})") from None
     _sweep(out)
     written = failed = 0
+    claimed: dict[Path, Path] = {}
     for path in paths:
         try:
+            target = out / (path.stem + ".png")
+            if _resolved(target) == _resolved(path):
+                raise SrganError(f"{path}: output would overwrite the input; choose another -o")
+            if _resolved(target) in claimed:  # a.png and a.jpg, or two folders' a.png: one would silently win
+                raise SrganError(f"{path}: the output {target} is also the output of {claimed[_resolved(target)]}; "
+                                 "rename one input")
+            claimed[_resolved(target)] = path
             pic = read_image(path)
             rng = np.random.default_rng([seed, zlib.crc32(path.name.encode())])
             pixels = degrade_array(pic.pixels, scale, noise, rng)
             alpha = None
             if pic.alpha is not None:
                 alpha = degrade_array(pic.alpha[:, :, None], scale, None)[:, :, 0]
-            target = out / (path.stem + ".png")
-            if _resolved(target) == _resolved(path):
-                raise SrganError(f"{path}: output would overwrite the input; choose another -o")
             write_image(target, Picture(pixels=pixels, alpha=alpha, mode=pic.mode, exif=pic.exif, icc_profile=pic.icc_profile, format="PNG"))
             written += 1
         except SrganError as e:

@@ -155,5 +155,9 @@ def progress_bar(total: int, enabled: bool):
 
 
 def to_pixels(values: torch.Tensor, peak: float, dtype: np.dtype) -> np.ndarray:
-    """Float [0, 1] H×W×C → integers, rounded."""
+    """Float [0, 1] H×W×C → integers, rounded. NaN (broken weights, an overflow in fp16) is an error, not the
+    black pixels a cast would make of it."""
+    if torch.isnan(values).any():
+        raise SrganError("the model's output is NaN (not a number): its weights are broken or overflow in this "
+                         "precision; try --precision fp32 or other weights")
     return values.mul(peak).round_().clamp_(0, peak).numpy().astype(dtype)

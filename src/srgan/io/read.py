@@ -98,7 +98,7 @@ def _decode(source: Path | BinaryIO, max_pixels: int | None, whole: Callable[[],
         if max_pixels and width * height > max_pixels:
             raise SrganError(
                 f"image is {width}x{height} ({width * height:,} pixels), more than the limit of "
-                f"{max_pixels:,} pixels (raise max_pixels to allow it)"
+                f"{max_pixels:,} pixels (raise --max-pixels, or max_pixels in Python, to allow it)"
             )
         header = png_header(img) if img.format == "PNG" else None
         if header is not None and header.bit_depth == 16 and header.colour_type in (2, 4, 6):
@@ -144,11 +144,12 @@ def _pil_pixel_limit(max_pixels: int | None) -> Iterator[None]:
     """Make Pillow's decompression-bomb check agree with ``max_pixels`` for one ``open``.
 
     Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses above twice that. Our own check runs right
-    after the header is read, so the warning is noise; the refusal only gets in the way when the
-    caller allows more than Pillow does, and only then is the global lifted, briefly.
+    after the header is read, so the warning is noise, and the refusal would name Pillow's limit instead of
+    ours (a 200 MP header under the default 100 MP limit); with a limit of ours, or none asked for, the global
+    is lifted, briefly. Only the header is read under it.
     """
     pil_limit = Image.MAX_IMAGE_PIXELS
-    lift = pil_limit is not None and (not max_pixels or max_pixels > 2 * pil_limit)
+    lift = pil_limit is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         if not lift:

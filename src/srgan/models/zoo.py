@@ -239,13 +239,19 @@ def default_upscaler() -> str:
 
 
 def read_card(weights: Path) -> dict:
+    """The card beside ``weights`` as a dict ({} when there is none); SrganError when it is not a JSON object."""
     card = weights.with_suffix(".json")
     if not card.is_file():
         return {}
     try:
-        return json.loads(card.read_text())
+        data = json.loads(card.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise SrganError(f"{card}: model card is not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise SrganError(f"{card}: model card cannot be read ({e.__class__.__name__}: {e})") from None
+    if not isinstance(data, dict):
+        raise SrganError(f"{card}: model card must be a JSON object ({{...}}), not {type(data).__name__}")
+    return data
 
 
 def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from srgan.errors import SrganError
 from srgan.ops.pixels import peak, resize
 
 
@@ -20,7 +21,10 @@ def add_gaussian_noise(pixels: np.ndarray, sigma: float, rng: np.random.Generato
 
 
 def degrade_array(pixels: np.ndarray, scale: int = 4, noise: float | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
-    """H×W×C uint8/uint16 → (H/scale)×(W/scale)×C, plus noise when ``noise`` is given."""
+    """H×W×C uint8/uint16 → (H/scale)×(W/scale)×C, plus noise when ``noise`` is given. An image smaller than
+    ``scale`` on a side is refused: it would come out as a single pixel or none."""
+    if min(pixels.shape[:2]) < scale:
+        raise SrganError(f"{pixels.shape[1]}x{pixels.shape[0]} is smaller than the scale {scale} on a side")
     out = resize(pixels, scale=1 / scale) if scale != 1 else pixels
     if noise:
         out = add_gaussian_noise(out, noise, rng if rng is not None else np.random.default_rng(0))

@@ -120,8 +120,8 @@ def create_app(
         max_output_pixels: largest image a request may make, judged before any work; 0 or None for no limit.
         on_ready: called (on the worker thread) once the start-up load has finished or failed.
     """
-    if max_upload_mb <= 0:
-        raise SrganError(f"--max-upload-mb must be positive, got {max_upload_mb}")
+    if not 0 < max_upload_mb < float("inf"):  # NaN fails this too
+        raise SrganError(f"--max-upload-mb must be a positive number, got {max_upload_mb}")
     if max_pixels is not None and max_pixels < 0:
         raise SrganError(f"--max-pixels must be 0 (no limit) or positive, got {max_pixels}")
     if max_output_pixels is not None and max_output_pixels < 0:

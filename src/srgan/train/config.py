@@ -460,14 +460,10 @@ def load_config(path: str | Path | None, overrides: dict | None = None, sets: li
 
 def load_run_config(run_dir: Path, overrides: dict | None = None, sets: list[str] | None = None) -> TrainConfig:
     """The config a run folder was started with (its config.yaml), with overrides (None values ignored)."""
-    import yaml
-
     saved = Path(run_dir) / "config.yaml"
     if not saved.is_file():
         raise SrganError(f"{run_dir}: not a run folder (no config.yaml)")
-    raw = yaml.safe_load(saved.read_text())
-    if not isinstance(raw, dict):
-        raise SrganError(f"{saved}: the config must be a mapping of keys to values")
+    raw = _parse_yaml(saved)
     # The saved paths are absolute; anything relative there was relative to the cwd it ran from, as flags are.
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return load_config(None, raw, sets)
@@ -475,20 +471,29 @@ def load_run_config(run_dir: Path, overrides: dict | None = None, sets: list[str
 
 def read_yaml(path: str | Path) -> dict:
     """A config file's mapping, its relative paths resolved against the file's folder."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise SrganError(f"{path}: config file not found")
+    return resolve_paths(_parse_yaml(path), path.resolve().parent)
+
+
+def _parse_yaml(path: Path) -> dict:
+    """A YAML file's top-level mapping (empty file: {}); SrganError naming the file for anything else."""
+    import yaml
+
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise SrganError(f"{path}: not a text (UTF-8) YAML file") from None
+    except OSError as e:
+        raise SrganError(f"{path}: cannot be read ({e.strerror or e})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise SrganError(f"{path}: invalid YAML{where}") from None
     if not isinstance(raw, dict):
         raise SrganError(f"{path}: the config must be a mapping of keys to values")
-    return resolve_paths(raw, path.resolve().parent)
+    return raw
 
 
 def resolve_paths(raw: dict, base: Path) -> dict:

@@ -641,15 +641,27 @@ def train(
         run_dir = Path(resume)
         cfg = load_run_config(run_dir, overrides, sets)
         is_resume = has_checkpoint(run_dir)
+        # No checkpoint means starting over, which is right for a run stopped before its first one, but would
+        # overwrite the trained model of a run whose checkpoints/ was emptied or moved.
+        if not is_resume and (run_dir / "model.safetensors").exists():
+            raise SrganError(f"{run_dir}: no checkpoint to resume from in checkpoints/, and starting over would "
+                             "overwrite its model.safetensors; start a new run with --out")
     else:
         assert cfg is not None
         run_dir = Path(out) if out else Path("runs") / f"{cfg.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if run_dir.exists() and not run_dir.is_dir():
+            raise SrganError(f"--out {run_dir}: exists and is not a folder")
         if any(run_dir.glob("checkpoints/*.pt")):
             raise SrganError(f"{run_dir}: already holds a run; resume it with --resume {run_dir} or choose another --out")
+        if run_dir.is_dir() and any(run_dir.iterdir()):  # a run writes several files there: never over a user's
+            raise SrganError(f"--out {run_dir}: the folder is not empty; choose a new or empty folder")
         is_resume = False
     if int(os.environ.get("RANK", "0")) == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+        except OSError as e:
+            raise SrganError(f"{run_dir}: cannot write the run folder ({e.strerror or e})") from None
     trainer = Trainer(cfg, run_dir, resume=is_resume)
     trainer.fit()
     return trainer
