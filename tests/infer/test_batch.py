@@ -347,6 +347,13 @@ def test_degrade_reports_bad_files_and_goes_on(image_folder, tmp_path, capsys):
     captured = capsys.readouterr()
     assert f"the output {out / 'img0.png'} is also the output of {image_folder / 'img0.png'}" in captured.err
     assert "1 written, 1 failed" in captured.out and sorted(p.name for p in out.iterdir()) == ["img0.png"]
+    # an image smaller than the scale is refused by name, not shrunk to a pixel
+    from PIL import Image
+
+    Image.new("RGB", (3, 9)).save(other / "tiny.png")
+    assert main(["degrade", str(other / "tiny.png"), "-o", str(tmp_path / "t")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"srgan: error: {other / 'tiny.png'}: 3x9 is smaller than the scale 4 on a side"]
 
 
 def test_degrade_keeps_alpha_and_16_bits(tmp_path):

@@ -22,6 +22,7 @@ are missing is skipped with a note in the report.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -80,19 +81,17 @@ def run_report(
     """
     from srgan.bench.peers import SR_PEERS
     from srgan.device import pick_device
-    from srgan.io.files import atomic_write_bytes
 
     # What would fail after tens of minutes of measuring is checked first: the folder, the data, the device.
     if shared and not Path(shared).is_dir():
         raise SrganError(f"--shared {shared}: folder not found")
+    if srgan_run and not Path(srgan_run).is_dir():
+        raise SrganError(f"--srgan-run {srgan_run}: run folder not found")
     pick_device(device)
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / ".srgan-write-check", b"")
-        (out / ".srgan-write-check").unlink()
-    except OSError as e:
-        raise SrganError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    existing = next(p for p in (out, *out.parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):  # os.access sees read-only mounts too
+        raise SrganError(f"--out {out}: cannot write there ({existing} is not a writable folder)")
 
     # Where the peers were chosen, the commands name them; the default is what evaluate finds by itself.
     peers_root = find_peers(peers_dir, shared)

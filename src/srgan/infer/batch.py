@@ -368,6 +368,7 @@ def degrade_files(inputs: list[str], outdir: str, scale: int = 4, noise: float |
             write_image(target, Picture(pixels=pixels, alpha=alpha, mode=pic.mode, exif=pic.exif, icc_profile=pic.icc_profile, format="PNG"))
             written += 1
         except SrganError as e:
-            print(f"srgan: error: {e}", file=sys.stderr)
+            message = str(e)
+            print(f"srgan: error: {message if message.startswith(str(path)) else f'{path}: {message}'}", file=sys.stderr)
             failed += 1
     return written, failed

@@ -63,6 +63,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = _create_temp_next_to(target)
     try:
         yield tmp
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None and exc.errno is not None:  # a full disk says so without a name: it is this file
+            exc.filename = os.fspath(path)
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -286,4 +291,6 @@ def _expand(name: str, recursive: bool, on_skip: OnSkip | None) -> list[Path]:
         return images
     if _link_loop(path):
         raise SrganError(f"{name}: a symbolic link loop, not a file")
+    if path.exists():  # a device, a pipe, a socket
+        raise SrganError(f"{name}: not a regular file (a device, pipe or socket)")
     raise SrganError(f"{name}: no such file or folder")
