@@ -47,8 +47,8 @@ def _count(text: str) -> int:
 
 
 def _opset(text: str) -> int:
-    """An argparse type: an ONNX opset the TorchScript exporter writes (torch.onnx's 7 to 20; each was tried with
-    srresnet-x4, and outside it the exporter fails after dumping its whole graph)."""
+    """An argparse type: an ONNX opset the TorchScript exporter writes (torch.onnx's 7 to 20; 7-11, 17 and 20 were
+    tried with srresnet-x4). Outside it the exporter fails after dumping its whole graph."""
     value = _count(text)
     if not 7 <= value <= 20:
         raise argparse.ArgumentTypeError(f"the exporter writes opsets 7-20, not {value}")

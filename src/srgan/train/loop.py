@@ -653,7 +653,9 @@ def train(
             raise SrganError(f"--out {run_dir}: exists and is not a folder")
         if any(run_dir.glob("checkpoints/*.pt")):
             raise SrganError(f"{run_dir}: already holds a run; resume it with --resume {run_dir} or choose another --out")
-        if run_dir.is_dir() and any(run_dir.iterdir()):  # a run writes several files there: never over a user's
+        # A run writes several files there: never over a user's. Rank 0 only: the other processes of a
+        # multi-process run may already see the config.yaml rank 0 has just written.
+        if int(os.environ.get("RANK", "0")) == 0 and run_dir.is_dir() and any(run_dir.iterdir()):
             raise SrganError(f"--out {run_dir}: the folder is not empty; choose a new or empty folder")
         is_resume = False
     if int(os.environ.get("RANK", "0")) == 0:
