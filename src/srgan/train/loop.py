@@ -472,6 +472,10 @@ class Trainer:
                 last_metrics = self._validate(validator)
             if self.dist.main and (s.step % cfg.checkpoint_every == 0 or s.step == cfg.steps or validate):
                 self.save_checkpoint(best=validate and last_metrics.get("_is_best", False))
+                # The model after its checkpoint: a run killed in between still resumes from this step, and a
+                # model.safetensors never stands in a run folder without the checkpoint it came from.
+                if validate and last_metrics["_export"]:
+                    self.export({**{k: v for k, v in last_metrics.items() if not k.startswith("_")}, "step": s.step})
                 if validator is None or s.step == cfg.steps:
                     self._export_final(last_metrics)
             if self._stop_requested():
@@ -547,9 +551,7 @@ class Trainer:
         self.log({"step": s.step, **metrics, "best": s.best, "select": self.cfg.selection})
         print(f"step {s.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
         validator.save_panel(self.run_dir / "samples" / f"step_{s.step:07d}.png", outputs)
-        if self.cfg.export == "last" or is_best:
-            self.export({**metrics, "step": s.step})
-        return {**metrics, "_is_best": is_best}
+        return {**metrics, "_is_best": is_best, "_export": self.cfg.export == "last" or is_best}
 
     def _export_final(self, metrics: dict) -> None:
         if self.cfg.selection in ("texture", "niqe") and self.state.best == -math.inf and metrics:
