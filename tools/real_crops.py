@@ -12,7 +12,7 @@ model that does not load is named on stderr and the exit status is 1 (the others
 
 ``--photos`` takes photo lists (.txt, as default_bar.py's ``--data``) or folders instead: one row per photo, its most
 detailed 128-px window (srgan.bench.figures.busiest_box), so held-out photos are looked at where models differ. An
-.webp ``--out`` is lossless WebP, a third smaller than PNG.
+.webp ``--out`` is lossless WebP, smaller than PNG.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def main() -> int:
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
 
-    from srgan.bench.evaluate import benchmark_pair, find_dataset
-    from srgan.bench.figures import REAL_FIGURE, busiest_box, real_figure
+    from srgan.bench.evaluate import find_dataset
+    from srgan.bench.figures import REAL_FIGURE, SCALE, real_figure
     from srgan.bench.places import peers_dir, shared_dir
     from srgan.bench.report import cats_list
     from srgan.errors import SrganError
@@ -50,11 +50,11 @@ def main() -> int:
         if a.out.suffix.lower() not in (".png", ".webp"):
             raise SrganError(f"{a.out}: the figure is written as .png or .webp (lossless)")
         if a.photos:
-            data, crops = a.photos, []
-            for spec in a.photos:
-                name, pairs = find_dataset(spec, 4)
-                for hr_path, lr_path in pairs:  # the box is picked on HR: the input's detail is what models lack
-                    crops.append((name, hr_path.name, busiest_box(benchmark_pair(hr_path, lr_path, 4)[0], a.size)))
+            # Each photo at its most detailed window (a box given by its size alone), picked on HR where
+            # real_figure reads it: the input's lost detail is what the models have to draw.
+            data = a.photos
+            crops = [(name, hr_path.name, a.size) for name, pairs in (find_dataset(spec, SCALE) for spec in a.photos)
+                     for hr_path, _ in pairs]
             if not crops:
                 raise SrganError(f"no photos in {', '.join(a.photos)}")
         else:

@@ -70,7 +70,7 @@ def _ascii_label(text: str) -> str:
 
 
 def save_figure(image, path: Path) -> Path:
-    """Write a PIL image as an optimised PNG, or lossless WebP (a third smaller) for a .webp path, atomically,
+    """Write a PIL image as an optimised PNG, or lossless WebP (smaller) for a .webp path, atomically,
     creating the folder. Never a lossy format: a figure that judges artifacts must not add its own."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -162,7 +162,9 @@ def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers
 
     The input is what ``srgan evaluate --degrade preset`` gives the models (the same seed per file name). Crops
     whose dataset is not among ``datasets`` are left out; with none left (quick runs, other data), the middle of
-    the first image of the first dataset. ``missing`` in the result: "model (why)" for each model not shown.
+    the first image of the first dataset. A crop's box is (y, x, size), or a size alone for the photo's most
+    detailed window of that side (:func:`busiest_box`). ``missing`` in the result: "model (why)" for each model
+    not shown.
     """
     title = f"Real photos: ×4 on {describe_preset(preset)} inputs, 1:1"
     upscalers, missing = _load_upscalers(models, peers_dir, device)
@@ -176,6 +178,7 @@ def real_figure(figures_dir: Path, datasets: list[str], models: list[str], peers
     rows, where = [], []
     for ds_name, (hr_path, lr_path), box in picked:
         hr, lr = benchmark_pair(hr_path, lr_path, SCALE, preset)
+        box = busiest_box(hr, box) if isinstance(box, int) else box
         outputs = [(_model_label(m), fn(lr)) for m, fn in upscalers.items()]
         rows.append(real_row(hr, lr, outputs, box, f"input, {describe_preset(preset)}"))
         y, x, size = box

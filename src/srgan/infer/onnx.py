@@ -113,7 +113,8 @@ def export_onnx(model: str, output: str | os.PathLike[str], opset: int = 17) -> 
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
             got = session.run(None, feed)[0]
         except Exception as exc:  # noqa: BLE001 - any failure here means the file is not usable
-            raise SrganError(f"{out}: the exported model does not run in ONNX Runtime ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''})") from None
+            first = (str(exc).strip().splitlines() or [""])[0][:200]  # its checker's messages run to many lines
+            raise SrganError(f"{out}: the exported model does not run in ONNX Runtime ({type(exc).__name__}: {first})") from None
         with torch.no_grad():
             want = m.network(*(torch.from_numpy(v) for v in feed.values())).numpy()
         if got.shape != want.shape:

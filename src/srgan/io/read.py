@@ -32,8 +32,8 @@ __all__ = ["DEFAULT_MAX_PIXELS", "decode_image", "read_image", "read_u8"]
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
-# Pillow's bomb limit is a module global; we only lift it while opening, under this lock, when
-# the caller asked for a larger (or no) limit than Pillow's own.
+# Pillow's bomb limit is a module global; it is lifted only while a header is read, under this lock
+# (our own max_pixels check follows at once).
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
@@ -92,7 +92,7 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
 
 def _decode(source: Path | BinaryIO, max_pixels: int | None, whole: Callable[[], bytes]) -> Picture:
     """An open-able ``source`` into a Picture; ``whole()`` gives the file's bytes, for 16-bit colour PNGs."""
-    img = _open(source, max_pixels)
+    img = _open(source)
     with img:
         width, height = img.size
         if max_pixels and width * height > max_pixels:
@@ -122,13 +122,11 @@ def _check_input_file(path: Path) -> None:
         raise SrganError("empty file (0 bytes)")
 
 
-def _open(source: Path | BinaryIO, max_pixels: int | None) -> Image.Image:
-    """Open (header only) with Pillow's bomb check deferring to ``max_pixels``."""
+def _open(source: Path | BinaryIO) -> Image.Image:
+    """Open (header only), Pillow's bomb check left to ours (:func:`_without_pil_bomb_check`)."""
     try:
-        with _pil_pixel_limit(max_pixels):
+        with _without_pil_bomb_check():
             return Image.open(source)
-    except Image.DecompressionBombError as exc:
-        raise SrganError(f"image is too large to open safely ({exc})") from exc
     except Image.UnidentifiedImageError as exc:
         raise SrganError("not an image file, or an image format Pillow cannot read") from exc
     except PermissionError as exc:
@@ -140,27 +138,20 @@ def _open(source: Path | BinaryIO, max_pixels: int | None) -> Image.Image:
 
 
 @contextlib.contextmanager
-def _pil_pixel_limit(max_pixels: int | None) -> Iterator[None]:
-    """Make Pillow's decompression-bomb check agree with ``max_pixels`` for one ``open``.
+def _without_pil_bomb_check() -> Iterator[None]:
+    """Pillow's decompression-bomb check off for one ``open``, which reads only the header.
 
-    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses above twice that. Our own check runs right
-    after the header is read, so the warning is noise, and the refusal would name Pillow's limit instead of
-    ours (a 200 MP header under the default 100 MP limit); with a limit of ours, or none asked for, the global
-    is lifted, briefly. Only the header is read under it.
+    Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses above twice that. Our own check (``max_pixels``) runs
+    right after the header is read, so the warning is noise, and the refusal would name Pillow's limit instead of
+    the one the user can raise (a 200 MP header under the default 100 MP limit). The global is restored at once.
     """
-    pil_limit = Image.MAX_IMAGE_PIXELS
-    lift = pil_limit is not None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _PIL_LIMIT_LOCK:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        if not lift:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
             yield
-            return
-        with _PIL_LIMIT_LOCK:
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                yield
-            finally:
-                Image.MAX_IMAGE_PIXELS = pil_limit
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _load(img: Image.Image) -> None:
