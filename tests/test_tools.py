@@ -329,3 +329,54 @@ def test_block_profile_check_prints_where_the_steps_fall_in_the_jpeg_blocks(tmp_
     r = subprocess.run([*tool, "--degrade", "jpeg60"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and r.stderr.strip().splitlines() == ["error: unknown degradation 'jpeg60'; choose one of "
                                                                    "bicubic, jpeg50, jpeg75, blur-noise-jpeg70"]
+
+
+def test_blind_pairs_hides_which_model_is_where_and_score_unblinds_it(tmp_path, image_folder):
+    """Each judge gets the same photos under neutral names, sides drawn at random; only the key says which model
+    is where, and score counts a verdict for the model that was on the chosen side."""
+    from PIL import Image
+
+    tool = str(REPO / "tools" / "blind_pairs.py")
+    out, key_path = tmp_path / "pairs", tmp_path / "hidden" / "key.json"
+    res = subprocess.run([sys.executable, tool, "make", "bicubic", "srresnet-x4", "--photos", str(image_folder),
+                          "--presets", "jpeg50", "--judges", "2", "--width", "40", "--out", str(out), "--key",
+                          str(key_path), "--template"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    key = json.loads(key_path.read_text())
+    n = len(key["photos"])
+    assert n == 4 and set(key["judges"]) == {"1", "2"}
+    for j, entries in key["judges"].items():
+        assert sorted(p.name for p in (out / f"judge_{j}").glob("pair_*.png")) == sorted(f"{e}.png" for e in entries)
+        assert {e["photo"] for e in entries.values()} == set(key["photos"])
+        for e in entries.values():
+            assert {e["left"], e["right"]} == {"bicubic", "srresnet-x4"}
+    # nothing in a judge's folder names a model
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert b"srresnet" not in f.read_bytes() and b"bicubic" not in f.read_bytes()
+    # the sheet: input on top, two outputs of at most --width columns side by side below
+    sheet = np.asarray(Image.open(out / "judge_1" / "pair_001.png"))
+    assert sheet.shape[1] <= 2 * 40 + 8
+
+    # judge 1 always picks left and calls it posterised; judge 2 always picks right
+    for j, side in (("1", "left"), ("2", "right")):
+        verdicts = {name: {"better": side, "flags": {side: ["posterised"], "left" if side == "right" else "right": []}}
+                    for name in key["judges"][j]}
+        (tmp_path / f"v{j}.json").write_text(json.dumps(verdicts))
+    res = subprocess.run([sys.executable, tool, "score", str(key_path), str(tmp_path / "v1.json"), str(tmp_path / "v2.json")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    picks = [e["left"] for e in key["judges"]["1"].values()] + [e["right"] for e in key["judges"]["2"].values()]
+    wins = {m: picks.count(m) for m in ("bicubic", "srresnet-x4")}
+    row = next(line for line in res.stdout.splitlines() if line.startswith("| all |"))
+    assert row == (f"| all | {wins['bicubic']} ({wins['bicubic'] / (2 * n):.0%}) | "
+                   f"{wins['srresnet-x4']} ({wins['srresnet-x4'] / (2 * n):.0%}) | 0 |")
+
+    # a verdicts file that misses a pair, or the key among the judges' files, is one line and exit 1
+    (tmp_path / "short.json").write_text(json.dumps(dict(list(verdicts.items())[:-1])))
+    res = subprocess.run([sys.executable, tool, "score", str(key_path), str(tmp_path / "short.json")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "cover exactly" in res.stderr
+    res = subprocess.run([sys.executable, tool, "make", "bicubic", "srresnet-x4", "--photos", str(image_folder),
+                          "--out", str(out), "--key", str(out / "key.json")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "must not be where the judges look" in res.stderr

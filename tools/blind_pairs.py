@@ -1,0 +1,205 @@
+"""A blind, side-by-side look at two ×4 models on real-photo inputs: which one would a user rather have?
+
+    python tools/blind_pairs.py make MODEL_1 MODEL_2 --photos LIST.txt [...] --presets jpeg50 blur-noise-jpeg70 \\
+        --judges 3 --out DIR --key KEY.json
+    python tools/blind_pairs.py score KEY.json VERDICTS.json [...]
+
+The by-eye half of the real-photo bar has been one person looking at labelled crops; a judge who knows which side
+is the GAN sees what they expect. ``make`` runs both models on each photo's degraded input (``srgan evaluate
+--degrade`` presets, seeded per photo as there) and writes, per judge, one image per photo and preset: the input
+(nearest ×4) on top, then the two outputs side by side at 1:1, left and right drawn at random for that judge and
+the files in a shuffled order, under neutral names (``DIR/judge_N/pair_NNN.png``). Which model is on which side is
+written only to ``KEY.json``, which the judges are not shown. Outputs wider than ``--width`` are cut to their middle
+``--width`` columns so that a pair fits a screen at 1:1.
+
+``score`` reads each judge's verdicts, a JSON object {"pair_NNN": {"better": "left" | "right" | "same", "flags":
+{"left": [...], "right": [...]}}} (``--template`` in ``make`` writes an empty one to fill), unblinds them with the key
+and prints, per preset and overall, how often each model was preferred, each flag raised against it, and on which
+photos most judges raised one of the flags the bar rules out (JPEG tiles, posterised, halos).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from srgan.errors import SrganError
+
+FLAGS = ("jpeg_tiles", "posterised", "halos", "grain", "mottled", "blurry")
+# What the real-photo bar rules out by eye (issue 19: no JPEG tiles, faces not posterised, no halos).
+BAR_FLAGS = ("jpeg_tiles", "posterised", "halos")
+
+
+def _pad_to(img: np.ndarray, width: int) -> np.ndarray:
+    out = np.full((img.shape[0], width, 3), 255, np.uint8)
+    out[:, : img.shape[1]] = img
+    return out
+
+
+def _middle(img: np.ndarray, width: int) -> np.ndarray:
+    if img.shape[1] <= width:
+        return img
+    x0 = (img.shape[1] - width) // 2
+    return img[:, x0:x0 + width]
+
+
+def make(a) -> int:
+    import io
+
+    from PIL import Image
+
+    from srgan.bench.evaluate import benchmark_pair, find_dataset, load_upscaler
+    from srgan.io.files import atomic_write_bytes, atomic_write_json
+    from srgan.ops.realistic import PRESETS
+
+    for preset in a.presets:
+        if preset not in PRESETS:
+            raise SrganError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    if a.key.resolve().is_relative_to(a.out.resolve()):
+        raise SrganError(f"{a.key}: the key must not be where the judges look (under {a.out})")
+    if a.judges < 1 or a.width < 16:
+        raise SrganError("--judges must be >= 1 and --width >= 16")
+    photos = [hr for spec in a.photos for hr, _ in find_dataset(spec, 4)[1]]
+    if not photos:
+        raise SrganError(f"no photos in {', '.join(a.photos)}")
+    fns = [load_upscaler(m, 4, a.device, "fp32")[0] for m in a.models]
+    items = []  # (preset, photo, input ×4 nearest, output of model 0, output of model 1)
+    for preset in a.presets:
+        for hr_path in photos:
+            hr, lr = benchmark_pair(hr_path, None, 4, preset)
+            outs = [fn(lr) for fn in fns]
+            h, w = min(o.shape[0] for o in outs), min(o.shape[1] for o in outs)
+            near = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)[:h, :w]
+            items.append((preset, str(hr_path), near, *(o[:h, :w] for o in outs)))
+            print(f"{preset} {hr_path.name}", file=sys.stderr, flush=True)
+    rng = np.random.default_rng(a.seed)
+    key = {"models": a.models, "presets": a.presets, "photos": [str(p) for p in photos], "judges": {}}
+    gap = 8
+    for j in range(1, a.judges + 1):
+        folder = a.out / f"judge_{j}"
+        folder.mkdir(parents=True, exist_ok=True)
+        order = rng.permutation(len(items))
+        flips = rng.integers(0, 2, len(items))
+        entries = {}
+        for n, i in enumerate(order, 1):
+            preset, photo, near, o0, o1 = items[i]
+            left, right = (o1, o0) if flips[i] else (o0, o1)
+            width = min(a.width, near.shape[1])
+            near, left, right = (_middle(x, width) for x in (near, left, right))
+            top = _pad_to(near, 2 * width + gap)
+            bottom = np.concatenate([left, np.full((left.shape[0], gap, 3), 255, np.uint8), right], axis=1)
+            sheet = np.concatenate([top, np.full((gap, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
+            name = f"pair_{n:03d}"
+            buf = io.BytesIO()
+            Image.fromarray(sheet).save(buf, format="PNG")
+            atomic_write_bytes(folder / f"{name}.png", buf.getvalue())
+            entries[name] = {"preset": preset, "photo": photo,
+                             "left": a.models[int(flips[i])], "right": a.models[1 - int(flips[i])]}
+        key["judges"][str(j)] = entries
+        if a.template:
+            template = {name: {"better": "", "flags": {"left": [], "right": []}, "note": ""} for name in entries}
+            atomic_write_json(folder / "verdicts.json", template)
+    a.key.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(a.key, key)
+    print(f"{len(items)} pairs for each of {a.judges} judges in {a.out}; key in {a.key}")
+    return 0
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise SrganError(f"{path}: cannot be read ({e.__class__.__name__}: {e})") from None
+    except json.JSONDecodeError as e:
+        raise SrganError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise SrganError(f"{path}: must be a JSON object")
+    return data
+
+
+def score(a) -> int:
+    key = _read_json(a.key)
+    models = key["models"]
+    ids = a.judge_ids or list(range(1, len(a.verdicts) + 1))
+    if len(ids) != len(a.verdicts):
+        raise SrganError(f"--judge-ids names {len(ids)} judges for {len(a.verdicts)} verdicts files")
+    presets = key["presets"]
+    wins = {preset: Counter() for preset in presets}  # preset -> Counter over models and "same"
+    flags = {(preset, m): Counter() for preset in presets for m in models}  # all judges' flags
+    # (preset, photo, model) -> how many judges raised each of the bar's flags against it
+    bar_flags: dict[tuple, Counter] = {}
+    judged = 0
+    for j, path in zip(ids, a.verdicts):
+        if str(j) not in key["judges"]:
+            raise SrganError(f"{a.key}: no judge {j} (the key has {', '.join(key['judges'])})")
+        entries = key["judges"][str(j)]
+        verdicts = _read_json(path)
+        if set(verdicts) != set(entries):
+            raise SrganError(f"{path}: judge {j}'s verdicts must cover exactly the {len(entries)} pairs of the key")
+        for name, v in verdicts.items():
+            e = entries[name]
+            better = v.get("better") if isinstance(v, dict) else None
+            if better not in ("left", "right", "same"):
+                raise SrganError(f"{path}: {name}: 'better' must be left, right or same, not {better!r}")
+            wins[e["preset"]]["same" if better == "same" else e[better]] += 1
+            for side in ("left", "right"):
+                raised = set(v.get("flags", {}).get(side, []))
+                if raised - set(FLAGS):
+                    raise SrganError(f"{path}: {name}: unknown flag(s) {sorted(raised - set(FLAGS))} "
+                                     f"(flags: {', '.join(FLAGS)})")
+                flags[(e["preset"], e[side])].update(raised)
+                bar_flags.setdefault((e["preset"], e["photo"], e[side]), Counter()).update(raised & set(BAR_FLAGS))
+            judged += 1
+    n_judges = len(a.verdicts)
+    print(f"{judged} verdicts from {n_judges} judges\n")
+    print("| preset | " + " | ".join(f"{m} preferred" for m in models) + " | same |")
+    print("|---" * (len(models) + 2) + "|")
+    for preset, c in [*wins.items(), ("all", sum(wins.values(), Counter()))]:
+        total = sum(c.values()) or 1
+        print(f"| {preset} | " + " | ".join(f"{c[m]} ({c[m] / total:.0%})" for m in models) + f" | {c['same']} |")
+    print(f"\nflags raised (judges × photos), and photos where most of the {n_judges} judges raised one of the bar's "
+          f"({', '.join(BAR_FLAGS)}):\n")
+    print("| preset | model | " + " | ".join(FLAGS) + " | photos failing the bar by most judges |")
+    print("|---" * (len(FLAGS) + 3) + "|")
+    for preset in presets:
+        for m in models:
+            failing = sorted(Path(photo).name for (p_, photo, m_), c in bar_flags.items()
+                             if p_ == preset and m_ == m and any(2 * n > n_judges for n in c.values()))
+            print(f"| {preset} | {m} | " + " | ".join(str(flags[(preset, m)][f]) for f in FLAGS)
+                  + f" | {len(failing)}{': ' + ', '.join(failing) if failing else ''} |")
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make", help="write the blind pairs and the key")
+    m.add_argument("models", nargs=2, help="two models: shipped names, .safetensors files, run folders or peer:NAME")
+    m.add_argument("--photos", nargs="+", required=True, help="photo lists (.txt) or folders of HR photos")
+    m.add_argument("--presets", nargs="+", default=["jpeg50", "jpeg75", "blur-noise-jpeg70"])
+    m.add_argument("--judges", type=int, default=3)
+    m.add_argument("--width", type=int, default=480, help="widest output shown, px (default 480)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--key", type=Path, required=True)
+    m.add_argument("--template", action="store_true", help="write an empty verdicts.json beside each judge's pairs")
+    m.add_argument("--device", default="cpu")
+    s = sub.add_parser("score", help="unblind the verdicts and count")
+    s.add_argument("key", type=Path)
+    s.add_argument("verdicts", nargs="+", help="one verdicts JSON per judge, in judge order")
+    s.add_argument("--judge-ids", nargs="+", type=int, help="which judge each verdicts file is (default 1, 2, ...)")
+    a = p.parse_args()
+    try:
+        return make(a) if a.cmd == "make" else score(a)
+    except (SrganError, OSError) as e:
+        print(f"blind_pairs: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
