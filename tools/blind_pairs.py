@@ -1,7 +1,8 @@
-"""A blind, side-by-side look at two ×4 models on real-photo inputs: which one would a user rather have?
+"""A blind look at ×4 models on real-photo inputs: which one would a user rather have, and what is wrong with each?
 
     python tools/blind_pairs.py make MODEL_1 MODEL_2 --photos LIST.txt [...] --presets jpeg50 blur-noise-jpeg70 \\
-        --judges 3 --out DIR --key KEY.json
+        --judges 3 --out DIR --key KEY.json --template
+    python tools/blind_pairs.py rate MODEL [MODEL ...] --photos LIST.txt [...] --out DIR --key KEY.json --template
     python tools/blind_pairs.py score KEY.json VERDICTS.json [...]
 
 The by-eye half of the real-photo bar has been one person looking at labelled crops; a judge who knows which side
@@ -12,9 +13,15 @@ the files in a shuffled order, under neutral names (``DIR/judge_N/pair_NNN.png``
 written only to ``KEY.json``, which the judges are not shown. Outputs wider than ``--width`` are cut to their middle
 ``--width`` columns so that a pair fits a screen at 1:1.
 
+Beside another output, a judge's flags are relative: next to a soft output a sharp one reads as painted, next to a
+crisper one as blotchy. ``rate`` shows one output at a time, the input (nearest ×4) on its left, every model's output
+of every photo and preset shuffled together (``DIR/judge_N/image_NNN.png``), for the bar's absolute clauses: does this
+output have JPEG tiles, a posterised face, halos? Its verdicts are {"image_NNN": {"keep": "yes" | "no", "flags":
+[...]}}.
+
 ``score`` reads each judge's verdicts, a JSON object {"pair_NNN": {"better": "left" | "right" | "same", "flags":
 {"left": [...], "right": [...]}}} (``--template`` in ``make`` writes an empty one to fill), unblinds them with the key
-and prints, per preset and overall, how often each model was preferred, each flag raised against it, and on which
+and prints, per preset and overall, how often each model was preferred (``rate``: kept), each flag raised against it, and on which
 photos most judges raised one of the flags the bar rules out (JPEG tiles, posterised, halos).
 """
 
@@ -48,13 +55,26 @@ def _middle(img: np.ndarray, width: int) -> np.ndarray:
     return img[:, x0:x0 + width]
 
 
-def make(a) -> int:
-    import io
+def _outputs(models: list[str], photos: list[Path], presets: list[str], device: str) -> list[tuple]:
+    """(preset, photo, input ×4 nearest, output of each model) for every preset and photo, cut to a common size."""
+    from srgan.bench.evaluate import benchmark_pair, load_upscaler
 
-    from PIL import Image
+    fns = [load_upscaler(m, 4, device, "fp32")[0] for m in models]
+    items = []
+    for preset in presets:
+        for hr_path in photos:
+            _, lr = benchmark_pair(hr_path, None, 4, preset)
+            outs = [fn(lr) for fn in fns]
+            h, w = min(o.shape[0] for o in outs), min(o.shape[1] for o in outs)
+            near = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)[:h, :w]
+            items.append((preset, str(hr_path), near, *(o[:h, :w] for o in outs)))
+            print(f"{preset} {hr_path.name}", file=sys.stderr, flush=True)
+    return items
 
-    from srgan.bench.evaluate import benchmark_pair, find_dataset, load_upscaler
-    from srgan.io.files import atomic_write_bytes, atomic_write_json
+
+def _check_make(a) -> list[Path]:
+    """The photos of ``make``/``rate`` after checking the arguments that need no model."""
+    from srgan.bench.evaluate import find_dataset
     from srgan.ops.realistic import PRESETS
 
     for preset in a.presets:
@@ -67,18 +87,60 @@ def make(a) -> int:
     photos = [hr for spec in a.photos for hr, _ in find_dataset(spec, 4)[1]]
     if not photos:
         raise SrganError(f"no photos in {', '.join(a.photos)}")
-    fns = [load_upscaler(m, 4, a.device, "fp32")[0] for m in a.models]
-    items = []  # (preset, photo, input ×4 nearest, output of model 0, output of model 1)
-    for preset in a.presets:
-        for hr_path in photos:
-            hr, lr = benchmark_pair(hr_path, None, 4, preset)
-            outs = [fn(lr) for fn in fns]
-            h, w = min(o.shape[0] for o in outs), min(o.shape[1] for o in outs)
-            near = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)[:h, :w]
-            items.append((preset, str(hr_path), near, *(o[:h, :w] for o in outs)))
-            print(f"{preset} {hr_path.name}", file=sys.stderr, flush=True)
+    return photos
+
+
+def _save_png(img: np.ndarray, path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from srgan.io.files import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def rate(a) -> int:
+    """One output at a time beside its input, every model's output of every photo and preset shuffled together."""
+    from srgan.io.files import atomic_write_json
+
+    photos = _check_make(a)
+    items = _outputs(a.models, photos, a.presets, a.device)
+    singles = [(preset, photo, near, m, out) for preset, photo, near, *outs in items for m, out in zip(a.models, outs)]
     rng = np.random.default_rng(a.seed)
-    key = {"models": a.models, "presets": a.presets, "photos": [str(p) for p in photos], "judges": {}}
+    key = {"mode": "rate", "models": a.models, "presets": a.presets, "photos": [str(p) for p in photos], "judges": {}}
+    gap = 8
+    for j in range(1, a.judges + 1):
+        folder = a.out / f"judge_{j}"
+        folder.mkdir(parents=True, exist_ok=True)
+        entries = {}
+        for n, i in enumerate(rng.permutation(len(singles)), 1):
+            preset, photo, near, model, out = singles[i]
+            width = min(a.width, near.shape[1])
+            near, out = _middle(near, width), _middle(out, width)
+            sheet = np.concatenate([near, np.full((near.shape[0], gap, 3), 255, np.uint8), out], axis=1)
+            name = f"image_{n:03d}"
+            _save_png(sheet, folder / f"{name}.png")
+            entries[name] = {"preset": preset, "photo": photo, "model": model}
+        key["judges"][str(j)] = entries
+        if a.template:
+            atomic_write_json(folder / "verdicts.json",
+                              {name: {"keep": "", "flags": [], "note": ""} for name in entries})
+    a.key.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(a.key, key)
+    print(f"{len(singles)} images for each of {a.judges} judges in {a.out}; key in {a.key}")
+    return 0
+
+
+def make(a) -> int:
+    from srgan.io.files import atomic_write_json
+
+    photos = _check_make(a)
+    items = _outputs(a.models, photos, a.presets, a.device)
+    rng = np.random.default_rng(a.seed)
+    key = {"mode": "pairs", "models": a.models, "presets": a.presets, "photos": [str(p) for p in photos], "judges": {}}
     gap = 8
     for j in range(1, a.judges + 1):
         folder = a.out / f"judge_{j}"
@@ -95,9 +157,7 @@ def make(a) -> int:
             bottom = np.concatenate([left, np.full((left.shape[0], gap, 3), 255, np.uint8), right], axis=1)
             sheet = np.concatenate([top, np.full((gap, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
             name = f"pair_{n:03d}"
-            buf = io.BytesIO()
-            Image.fromarray(sheet).save(buf, format="PNG")
-            atomic_write_bytes(folder / f"{name}.png", buf.getvalue())
+            _save_png(sheet, folder / f"{name}.png")
             entries[name] = {"preset": preset, "photo": photo,
                              "left": a.models[int(flips[i])], "right": a.models[1 - int(flips[i])]}
         key["judges"][str(j)] = entries
@@ -122,46 +182,32 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def score(a) -> int:
-    key = _read_json(a.key)
-    models = key["models"]
+def _judged(a, key: dict):
+    """(judge id, the key's entries for that judge, their verdicts) for each verdicts file, checked against the key."""
     ids = a.judge_ids or list(range(1, len(a.verdicts) + 1))
     if len(ids) != len(a.verdicts):
         raise SrganError(f"--judge-ids names {len(ids)} judges for {len(a.verdicts)} verdicts files")
-    presets = key["presets"]
-    wins = {preset: Counter() for preset in presets}  # preset -> Counter over models and "same"
-    flags = {(preset, m): Counter() for preset in presets for m in models}  # all judges' flags
-    # (preset, photo, model) -> how many judges raised each of the bar's flags against it
-    bar_flags: dict[tuple, Counter] = {}
-    judged = 0
     for j, path in zip(ids, a.verdicts):
         if str(j) not in key["judges"]:
             raise SrganError(f"{a.key}: no judge {j} (the key has {', '.join(key['judges'])})")
         entries = key["judges"][str(j)]
         verdicts = _read_json(path)
         if set(verdicts) != set(entries):
-            raise SrganError(f"{path}: judge {j}'s verdicts must cover exactly the {len(entries)} pairs of the key")
+            raise SrganError(f"{path}: judge {j}'s verdicts must cover exactly the {len(entries)} images of the key")
         for name, v in verdicts.items():
-            e = entries[name]
-            better = v.get("better") if isinstance(v, dict) else None
-            if better not in ("left", "right", "same"):
-                raise SrganError(f"{path}: {name}: 'better' must be left, right or same, not {better!r}")
-            wins[e["preset"]]["same" if better == "same" else e[better]] += 1
-            for side in ("left", "right"):
-                raised = set(v.get("flags", {}).get(side, []))
-                if raised - set(FLAGS):
-                    raise SrganError(f"{path}: {name}: unknown flag(s) {sorted(raised - set(FLAGS))} "
-                                     f"(flags: {', '.join(FLAGS)})")
-                flags[(e["preset"], e[side])].update(raised)
-                bar_flags.setdefault((e["preset"], e["photo"], e[side]), Counter()).update(raised & set(BAR_FLAGS))
-            judged += 1
-    n_judges = len(a.verdicts)
-    print(f"{judged} verdicts from {n_judges} judges\n")
-    print("| preset | " + " | ".join(f"{m} preferred" for m in models) + " | same |")
-    print("|---" * (len(models) + 2) + "|")
-    for preset, c in [*wins.items(), ("all", sum(wins.values(), Counter()))]:
-        total = sum(c.values()) or 1
-        print(f"| {preset} | " + " | ".join(f"{c[m]} ({c[m] / total:.0%})" for m in models) + f" | {c['same']} |")
+            if not isinstance(v, dict):
+                raise SrganError(f"{path}: {name}: each verdict must be a JSON object")
+        yield path, entries, verdicts
+
+
+def _flag_set(path, name: str, raised) -> set[str]:
+    raised = set(raised or [])
+    if raised - set(FLAGS):
+        raise SrganError(f"{path}: {name}: unknown flag(s) {sorted(raised - set(FLAGS))} (flags: {', '.join(FLAGS)})")
+    return raised
+
+
+def _flag_table(presets, models, flags, bar_flags, n_judges: int) -> None:
     print(f"\nflags raised (judges × photos), and photos where most of the {n_judges} judges raised one of the bar's "
           f"({', '.join(BAR_FLAGS)}):\n")
     print("| preset | model | " + " | ".join(FLAGS) + " | photos failing the bar by most judges |")
@@ -172,6 +218,68 @@ def score(a) -> int:
                              if p_ == preset and m_ == m and any(2 * n > n_judges for n in c.values()))
             print(f"| {preset} | {m} | " + " | ".join(str(flags[(preset, m)][f]) for f in FLAGS)
                   + f" | {len(failing)}{': ' + ', '.join(failing) if failing else ''} |")
+
+
+def score(a) -> int:
+    key = _read_json(a.key)
+    return (score_rate if key.get("mode") == "rate" else score_pairs)(a, key)
+
+
+def score_rate(a, key: dict) -> int:
+    models, presets = key["models"], key["presets"]
+    keep = {(preset, m): Counter() for preset in presets for m in models}
+    flags = {(preset, m): Counter() for preset in presets for m in models}
+    bar_flags: dict[tuple, Counter] = {}
+    judged = 0
+    for path, entries, verdicts in _judged(a, key):
+        for name, v in verdicts.items():
+            e = entries[name]
+            if v.get("keep") not in ("yes", "no"):
+                raise SrganError(f"{path}: {name}: 'keep' must be yes or no, not {v.get('keep')!r}")
+            keep[(e["preset"], e["model"])][v["keep"]] += 1
+            raised = _flag_set(path, name, v.get("flags"))
+            flags[(e["preset"], e["model"])].update(raised)
+            bar_flags.setdefault((e["preset"], e["photo"], e["model"]), Counter()).update(raised & set(BAR_FLAGS))
+            judged += 1
+    n_judges = len(a.verdicts)
+    print(f"{judged} verdicts from {n_judges} judges\n")
+    print("| preset | " + " | ".join(f"{m} kept" for m in models) + " |")
+    print("|---" * (len(models) + 1) + "|")
+    for preset in presets:
+        print(f"| {preset} | " + " | ".join(f"{keep[(preset, m)]['yes']} of {sum(keep[(preset, m)].values())}"
+                                            for m in models) + " |")
+    _flag_table(presets, models, flags, bar_flags, n_judges)
+    return 0
+
+
+def score_pairs(a, key: dict) -> int:
+    models = key["models"]
+    presets = key["presets"]
+    wins = {preset: Counter() for preset in presets}  # preset -> Counter over models and "same"
+    flags = {(preset, m): Counter() for preset in presets for m in models}  # all judges' flags
+    # (preset, photo, model) -> how many judges raised each of the bar's flags against it
+    bar_flags: dict[tuple, Counter] = {}
+    judged = 0
+    for path, entries, verdicts in _judged(a, key):
+        for name, v in verdicts.items():
+            e = entries[name]
+            better = v.get("better")
+            if better not in ("left", "right", "same"):
+                raise SrganError(f"{path}: {name}: 'better' must be left, right or same, not {better!r}")
+            wins[e["preset"]]["same" if better == "same" else e[better]] += 1
+            for side in ("left", "right"):
+                raised = _flag_set(path, name, (v.get("flags") or {}).get(side))
+                flags[(e["preset"], e[side])].update(raised)
+                bar_flags.setdefault((e["preset"], e["photo"], e[side]), Counter()).update(raised & set(BAR_FLAGS))
+            judged += 1
+    n_judges = len(a.verdicts)
+    print(f"{judged} verdicts from {n_judges} judges\n")
+    print("| preset | " + " | ".join(f"{m} preferred" for m in models) + " | same |")
+    print("|---" * (len(models) + 2) + "|")
+    for preset, c in [*wins.items(), ("all", sum(wins.values(), Counter()))]:
+        total = sum(c.values()) or 1
+        print(f"| {preset} | " + " | ".join(f"{c[m]} ({c[m] / total:.0%})" for m in models) + f" | {c['same']} |")
+    _flag_table(presets, models, flags, bar_flags, n_judges)
     return 0
 
 
@@ -180,22 +288,25 @@ def main() -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("make", help="write the blind pairs and the key")
     m.add_argument("models", nargs=2, help="two models: shipped names, .safetensors files, run folders or peer:NAME")
-    m.add_argument("--photos", nargs="+", required=True, help="photo lists (.txt) or folders of HR photos")
-    m.add_argument("--presets", nargs="+", default=["jpeg50", "jpeg75", "blur-noise-jpeg70"])
-    m.add_argument("--judges", type=int, default=3)
-    m.add_argument("--width", type=int, default=480, help="widest output shown, px (default 480)")
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--out", type=Path, required=True)
-    m.add_argument("--key", type=Path, required=True)
-    m.add_argument("--template", action="store_true", help="write an empty verdicts.json beside each judge's pairs")
-    m.add_argument("--device", default="cpu")
+    r = sub.add_parser("rate", help="write one output at a time beside its input, shuffled over models, and the key")
+    r.add_argument("models", nargs="+", help="models: shipped names, .safetensors files, run folders or peer:NAME")
+    for q in (m, r):
+        q.add_argument("--photos", nargs="+", required=True, help="photo lists (.txt) or folders of HR photos")
+        q.add_argument("--presets", nargs="+", default=["jpeg50", "jpeg75", "blur-noise-jpeg70"])
+        q.add_argument("--judges", type=int, default=3)
+        q.add_argument("--width", type=int, default=480, help="widest output shown, px (default 480)")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--out", type=Path, required=True)
+        q.add_argument("--key", type=Path, required=True)
+        q.add_argument("--template", action="store_true", help="write an empty verdicts.json beside each judge's images")
+        q.add_argument("--device", default="cpu")
     s = sub.add_parser("score", help="unblind the verdicts and count")
     s.add_argument("key", type=Path)
     s.add_argument("verdicts", nargs="+", help="one verdicts JSON per judge, in judge order")
     s.add_argument("--judge-ids", nargs="+", type=int, help="which judge each verdicts file is (default 1, 2, ...)")
     a = p.parse_args()
     try:
-        return make(a) if a.cmd == "make" else score(a)
+        return {"make": make, "rate": rate, "score": score}[a.cmd](a)
     except (SrganError, OSError) as e:
         print(f"blind_pairs: error: {e}", file=sys.stderr)
         return 1
