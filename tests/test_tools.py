@@ -383,14 +383,21 @@ def test_blind_pairs_hides_which_model_is_where_and_score_unblinds_it(tmp_path, 
 
 
 def test_blind_rate_shows_one_output_at_a_time_and_score_counts_keeps_per_model(tmp_path, image_folder):
+    from PIL import Image
+
+    from conftest import smooth_image
+
     tool = str(REPO / "tools" / "blind_pairs.py")
     out, key_path = tmp_path / "rate", tmp_path / "key.json"
-    res = subprocess.run([sys.executable, tool, "rate", "bicubic", "srresnet-x4", "--photos", str(image_folder),
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    Image.fromarray(smooth_image(64, 64, 5)[..., 0]).save(grey / "grey.png")  # an L-mode photo beside RGB ones
+    res = subprocess.run([sys.executable, tool, "rate", "bicubic", "srresnet-x4", "--photos", str(image_folder), str(grey),
                           "--presets", "jpeg50", "--judges", "1", "--out", str(out), "--key", str(key_path), "--template"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     entries = json.loads(key_path.read_text())["judges"]["1"]
-    assert len(entries) == 2 * 4 and sorted(p.name for p in (out / "judge_1").glob("image_*.png")) == sorted(f"{n}.png" for n in entries)
+    assert len(entries) == 2 * 5 and sorted(p.name for p in (out / "judge_1").glob("image_*.png")) == sorted(f"{n}.png" for n in entries)
     # keep every bicubic output, none of the others, and call the others posterised: a majority of 1 judge
     verdicts = {n: {"keep": "yes" if e["model"] == "bicubic" else "no",
                     "flags": [] if e["model"] == "bicubic" else ["posterised"]} for n, e in entries.items()}
@@ -398,8 +405,8 @@ def test_blind_rate_shows_one_output_at_a_time_and_score_counts_keeps_per_model(
     res = subprocess.run([sys.executable, tool, "score", str(key_path), str(tmp_path / "v.json")],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert "| jpeg50 | 4 of 4 | 0 of 4 |" in res.stdout
-    assert next(line for line in res.stdout.splitlines() if line.startswith("| jpeg50 | srresnet-x4 |")).split("|")[-2].strip().startswith("4:")
+    assert "| jpeg50 | 5 of 5 | 0 of 5 |" in res.stdout
+    assert next(line for line in res.stdout.splitlines() if line.startswith("| jpeg50 | srresnet-x4 |")).split("|")[-2].strip().startswith("5:")
     verdicts[next(iter(verdicts))]["keep"] = "maybe"
     (tmp_path / "v.json").write_text(json.dumps(verdicts))
     res = subprocess.run([sys.executable, tool, "score", str(key_path), str(tmp_path / "v.json")],

@@ -48,6 +48,13 @@ def _pad_to(img: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def _rgb(img: np.ndarray) -> np.ndarray:
+    """A grey photo as three equal channels, so that it sits beside colour ones on a sheet."""
+    if img.ndim == 2:
+        img = img[..., None]
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
+
+
 def _middle(img: np.ndarray, width: int) -> np.ndarray:
     if img.shape[1] <= width:
         return img
@@ -64,7 +71,8 @@ def _outputs(models: list[str], photos: list[Path], presets: list[str], device: 
     for preset in presets:
         for hr_path in photos:
             _, lr = benchmark_pair(hr_path, None, 4, preset)
-            outs = [fn(lr) for fn in fns]
+            outs = [_rgb(fn(lr)) for fn in fns]
+            lr = _rgb(lr)
             h, w = min(o.shape[0] for o in outs), min(o.shape[1] for o in outs)
             near = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)[:h, :w]
             items.append((preset, str(hr_path), near, *(o[:h, :w] for o in outs)))
