@@ -380,6 +380,11 @@ def test_blind_pairs_hides_which_model_is_where_and_score_unblinds_it(tmp_path, 
     res = subprocess.run([sys.executable, tool, "make", "bicubic", "srresnet-x4", "--photos", str(image_folder),
                           "--out", str(out), "--key", str(out / "key.json")], capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "must not be where the judges look" in res.stderr
+    # a folder that already holds judges' work is not written over
+    res = subprocess.run([sys.executable, tool, "make", "bicubic", "srresnet-x4", "--photos", str(image_folder),
+                          "--out", str(out), "--key", str(tmp_path / "other_key.json")], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 1 and "not an empty folder" in res.stderr and not (tmp_path / "other_key.json").exists()
 
 
 def test_blind_rate_shows_one_output_at_a_time_and_score_counts_keeps_per_model(tmp_path, image_folder):

@@ -90,6 +90,9 @@ def _check_make(a) -> list[Path]:
             raise SrganError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     if a.key.resolve().is_relative_to(a.out.resolve()):
         raise SrganError(f"{a.key}: the key must not be where the judges look (under {a.out})")
+    if a.out.exists() and (not a.out.is_dir() or any(a.out.iterdir())):
+        # a judge's filled verdicts.json there would be overwritten by the empty template
+        raise SrganError(f"{a.out}: not an empty folder; give a new one")
     if a.judges < 1 or a.width < 16:
         raise SrganError("--judges must be >= 1 and --width >= 16")
     photos = [hr for spec in a.photos for hr, _ in find_dataset(spec, 4)[1]]
@@ -143,6 +146,7 @@ def rate(a) -> int:
 
 
 def make(a) -> int:
+    """Both models' outputs side by side, left and right drawn at random per judge, below the input."""
     from srgan.io.files import atomic_write_json
 
     photos = _check_make(a)
