@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from conftest import smooth_image
-from srgan.bench.report import REAL_PRESETS, cats_list, default_datasets, real_datasets, real_section
+from srgan.bench.report import REAL_PRESETS, cats_list, cats_missing_note, default_datasets, real_datasets, real_section
 from srgan.cli import main
 from srgan.errors import SrganError
 
@@ -103,9 +103,12 @@ def test_the_cats_list_counts_only_when_its_photos_are_there(tmp_path):
     assert cats_list(checkout) is None
     (checkout / "configs" / "cats_val.txt").write_text("# paths relative to this file\n../../shared/data/cats/cat.0.jpg\n")
     assert cats_list(checkout) is None  # a checkout without ../shared
+    # ... which the report says instead of dropping the column silently
+    assert "Validation cats left out" in cats_missing_note(checkout, None)
     (tmp_path / "shared" / "data" / "cats").mkdir(parents=True)
     Image.fromarray(smooth_image(32, 32)).save(tmp_path / "shared" / "data" / "cats" / "cat.0.jpg")
     assert cats_list(checkout) == checkout / "configs" / "cats_val.txt"
+    assert cats_missing_note(checkout, cats_list(checkout)) is None
 
 
 def test_report_flags_reach_run_report(tmp_path, monkeypatch, capsys):

@@ -113,6 +113,9 @@ def run_report(
         skipped.append("Ours: no ×4 model is shipped yet (src/srgan/weights/srresnet-x4 / srgan-x4).")
     if not quick:
         skipped.append("Real-ESRGAN animevideov3 is an anime model, listed as a side reference only.")
+    if not given and (note := cats_missing_note(checkout, cats)):
+        print(f"report: note: {note}", file=sys.stderr, flush=True)
+        skipped.append(note)
 
     real = real_section(real_methods(ours), real_data, 1 if quick else REAL_IMAGES, peers_root, device)
 
@@ -158,6 +161,17 @@ def cats_list(checkout: Path) -> Path | None:
     except SrganError:
         return None
     return cats if first.is_file() else None
+
+
+def cats_missing_note(checkout: Path, cats: Path | None) -> str | None:
+    """Why the validation cats' column is missing although the checkout lists them, else None. Their list's paths
+    are relative to it, so a checkout without ../shared beside it (a copy elsewhere, ``--shared`` pointing away)
+    finds none: said, not silently dropped."""
+    listed = checkout / "configs" / "cats_val.txt"
+    if cats is not None or not listed.is_file():
+        return None
+    return (f"Validation cats left out: the photos {rel(listed)} lists are not there (its paths are relative to it, "
+            "../shared beside the checkout); run the report from a checkout beside ../shared, or pass --datasets.")
 
 
 def default_datasets(quick: bool, shared: Path, cats: Path | None) -> list[str]:
