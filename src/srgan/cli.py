@@ -441,8 +441,9 @@ def _add_report_parser(sub) -> None:
     r.add_argument("--out", default="docs", metavar="DIR", help="output folder")
     r.add_argument("--datasets", nargs="+", metavar="DATASET", help="datasets as for evaluate (default: ../shared Set5, Set14, BSD100 and configs/cats_val.txt)")
     r.add_argument("--quick", action="store_true", help="a smoke test: the first two images of each dataset (default Set5 alone), no BM3D")
-    r.add_argument("--shared", metavar="DIR", help="the shared folder with data/benchmark, data/cats and peers (default: "
-                   "../shared beside the working directory, else beside the source checkout)")
+    r.add_argument("--shared", metavar="DIR", help="the shared folder with data/benchmark and peers (default: ../shared beside "
+                   "the working directory, else beside the source checkout); the validation cats come from "
+                   "configs/cats_val.txt, whose paths are relative to it")
     r.add_argument("--peers", metavar="DIR", help=_PEERS_HELP)
     r.add_argument("--srgan-run", metavar="RUN_DIR", help="a training run folder whose samples/ make the training-progress figure")
     r.add_argument("--bm3d-images", type=_count, metavar="N", help="BM3D on the first N BSD100 images (default 10; 0 skips it)")
