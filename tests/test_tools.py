@@ -377,6 +377,11 @@ def test_blind_pairs_hides_which_model_is_where_and_score_unblinds_it(tmp_path, 
     res = subprocess.run([sys.executable, tool, "score", str(key_path), str(tmp_path / "short.json")],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "cover exactly" in res.stderr
+    verdicts[next(iter(verdicts))]["flags"] = ["posterised"]  # a pair's flags go by side
+    (tmp_path / "flat.json").write_text(json.dumps(verdicts))
+    res = subprocess.run([sys.executable, tool, "score", str(key_path), str(tmp_path / "v1.json"), str(tmp_path / "flat.json")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "'flags' must be" in res.stderr
     res = subprocess.run([sys.executable, tool, "make", "bicubic", "srresnet-x4", "--photos", str(image_folder),
                           "--out", str(out), "--key", str(out / "key.json")], capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "must not be where the judges look" in res.stderr

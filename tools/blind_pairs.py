@@ -80,7 +80,7 @@ def _outputs(models: list[str], photos: list[Path], presets: list[str], device: 
     return items
 
 
-def _check_make(a) -> list[Path]:
+def _check_args(a) -> list[Path]:
     """The photos of ``make``/``rate`` after checking the arguments that need no model."""
     from srgan.bench.evaluate import find_dataset
     from srgan.ops.realistic import PRESETS
@@ -113,71 +113,71 @@ def _save_png(img: np.ndarray, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def rate(a) -> int:
-    """One output at a time beside its input, every model's output of every photo and preset shuffled together."""
+GAP = 8  # white pixels between the pictures of a sheet
+
+
+def _beside(*imgs: np.ndarray) -> np.ndarray:
+    """Images of one height side by side, GAP white pixels apart."""
+    gap = np.full((imgs[0].shape[0], GAP, 3), 255, np.uint8)
+    return np.concatenate([part for img in imgs for part in (gap, img)][1:], axis=1)
+
+
+def _deal(a, mode: str, photos: list[Path], prefix: str, layout, blank: dict) -> None:
+    """Each judge's folder: the sheets ``layout(rng)`` gives (sheet, key entry), in the order it gives them, as
+    PREFIX_NNN.png, and with --template an empty verdict ``blank`` for each; then the key, apart from the judges.
+    ``layout`` draws from the one generator judge after judge, so a seed gives the same sets again."""
     from srgan.io.files import atomic_write_json
 
-    photos = _check_make(a)
-    items = _outputs(a.models, photos, a.presets, a.device)
-    singles = [(preset, photo, near, m, out) for preset, photo, near, *outs in items for m, out in zip(a.models, outs)]
     rng = np.random.default_rng(a.seed)
-    key = {"mode": "rate", "models": a.models, "presets": a.presets, "photos": [str(p) for p in photos], "judges": {}}
-    gap = 8
+    key = {"mode": mode, "models": a.models, "presets": a.presets, "photos": [str(p) for p in photos], "judges": {}}
     for j in range(1, a.judges + 1):
         folder = a.out / f"judge_{j}"
         folder.mkdir(parents=True, exist_ok=True)
         entries = {}
-        for n, i in enumerate(rng.permutation(len(singles)), 1):
-            preset, photo, near, model, out = singles[i]
-            width = min(a.width, near.shape[1])
-            near, out = _middle(near, width), _middle(out, width)
-            sheet = np.concatenate([near, np.full((near.shape[0], gap, 3), 255, np.uint8), out], axis=1)
-            name = f"image_{n:03d}"
+        for n, (sheet, entry) in enumerate(layout(rng), 1):
+            entries[name := f"{prefix}_{n:03d}"] = entry
             _save_png(sheet, folder / f"{name}.png")
-            entries[name] = {"preset": preset, "photo": photo, "model": model}
         key["judges"][str(j)] = entries
         if a.template:
-            atomic_write_json(folder / "verdicts.json",
-                              {name: {"keep": "", "flags": [], "note": ""} for name in entries})
+            atomic_write_json(folder / "verdicts.json", {name: blank for name in entries})
     a.key.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(a.key, key)
+
+
+def rate(a) -> int:
+    """One output at a time beside its input, every model's output of every photo and preset shuffled together."""
+    photos = _check_args(a)
+    items = _outputs(a.models, photos, a.presets, a.device)
+    singles = [(preset, photo, near, m, out) for preset, photo, near, *outs in items for m, out in zip(a.models, outs)]
+
+    def layout(rng):
+        for i in rng.permutation(len(singles)):
+            preset, photo, near, model, out = singles[i]
+            width = min(a.width, near.shape[1])
+            yield _beside(_middle(near, width), _middle(out, width)), {"preset": preset, "photo": photo, "model": model}
+
+    _deal(a, "rate", photos, "image", layout, {"keep": "", "flags": [], "note": ""})
     print(f"{len(singles)} images for each of {a.judges} judges in {a.out}; key in {a.key}")
     return 0
 
 
 def make(a) -> int:
     """Both models' outputs side by side, left and right drawn at random per judge, below the input."""
-    from srgan.io.files import atomic_write_json
-
-    photos = _check_make(a)
+    photos = _check_args(a)
     items = _outputs(a.models, photos, a.presets, a.device)
-    rng = np.random.default_rng(a.seed)
-    key = {"mode": "pairs", "models": a.models, "presets": a.presets, "photos": [str(p) for p in photos], "judges": {}}
-    gap = 8
-    for j in range(1, a.judges + 1):
-        folder = a.out / f"judge_{j}"
-        folder.mkdir(parents=True, exist_ok=True)
-        order = rng.permutation(len(items))
-        flips = rng.integers(0, 2, len(items))
-        entries = {}
-        for n, i in enumerate(order, 1):
-            preset, photo, near, o0, o1 = items[i]
-            left, right = (o1, o0) if flips[i] else (o0, o1)
+
+    def layout(rng):
+        order, flips = rng.permutation(len(items)), rng.integers(0, 2, len(items))
+        for i in order:
+            preset, photo, near, *outs = items[i]
+            left, right = (1, 0) if flips[i] else (0, 1)
             width = min(a.width, near.shape[1])
-            near, left, right = (_middle(x, width) for x in (near, left, right))
-            top = _pad_to(near, 2 * width + gap)
-            bottom = np.concatenate([left, np.full((left.shape[0], gap, 3), 255, np.uint8), right], axis=1)
-            sheet = np.concatenate([top, np.full((gap, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
-            name = f"pair_{n:03d}"
-            _save_png(sheet, folder / f"{name}.png")
-            entries[name] = {"preset": preset, "photo": photo,
-                             "left": a.models[int(flips[i])], "right": a.models[1 - int(flips[i])]}
-        key["judges"][str(j)] = entries
-        if a.template:
-            template = {name: {"better": "", "flags": {"left": [], "right": []}, "note": ""} for name in entries}
-            atomic_write_json(folder / "verdicts.json", template)
-    a.key.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(a.key, key)
+            bottom = _beside(_middle(outs[left], width), _middle(outs[right], width))
+            top = _pad_to(_middle(near, width), bottom.shape[1])
+            sheet = np.concatenate([top, np.full((GAP, top.shape[1], 3), 255, np.uint8), bottom], axis=0)
+            yield sheet, {"preset": preset, "photo": photo, "left": a.models[left], "right": a.models[right]}
+
+    _deal(a, "pairs", photos, "pair", layout, {"better": "", "flags": {"left": [], "right": []}, "note": ""})
     print(f"{len(items)} pairs for each of {a.judges} judges in {a.out}; key in {a.key}")
     return 0
 
@@ -195,7 +195,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _judged(a, key: dict):
-    """(judge id, the key's entries for that judge, their verdicts) for each verdicts file, checked against the key."""
+    """(verdicts file, the key's entries for its judge, its verdicts) for each file, checked against the key."""
     ids = a.judge_ids or list(range(1, len(a.verdicts) + 1))
     if len(ids) != len(a.verdicts):
         raise SrganError(f"--judge-ids names {len(ids)} judges for {len(a.verdicts)} verdicts files")
@@ -212,23 +212,28 @@ def _judged(a, key: dict):
         yield path, entries, verdicts
 
 
-def _flag_set(path, name: str, raised) -> set[str]:
+def _tally(tallies: dict, path, name: str, where: tuple, raised) -> None:
+    """Count the flags one judge raised against one output in ``tallies[(preset, photo, model)]``."""
     raised = set(raised or [])
     if raised - set(FLAGS):
         raise SrganError(f"{path}: {name}: unknown flag(s) {sorted(raised - set(FLAGS))} (flags: {', '.join(FLAGS)})")
-    return raised
+    tallies.setdefault(where, Counter()).update(raised)
 
 
-def _flag_table(presets, models, flags, bar_flags, n_judges: int) -> None:
+def _flag_table(presets, models, tallies: dict, n_judges: int) -> None:
+    """Per preset and model, every flag's count over judges and photos, and the photos on which most judges
+    raised one of the bar's flags."""
     print(f"\nflags raised (judges × photos), and photos where most of the {n_judges} judges raised one of the bar's "
           f"({', '.join(BAR_FLAGS)}):\n")
     print("| preset | model | " + " | ".join(FLAGS) + " | photos failing the bar by most judges |")
     print("|---" * (len(FLAGS) + 3) + "|")
     for preset in presets:
         for m in models:
-            failing = sorted(Path(photo).name for (p_, photo, m_), c in bar_flags.items()
-                             if p_ == preset and m_ == m and any(2 * n > n_judges for n in c.values()))
-            print(f"| {preset} | {m} | " + " | ".join(str(flags[(preset, m)][f]) for f in FLAGS)
+            mine = {photo: c for (p_, photo, m_), c in tallies.items() if p_ == preset and m_ == m}
+            total = sum(mine.values(), Counter())
+            failing = sorted(Path(photo).name for photo, c in mine.items()
+                             if any(2 * c[f] > n_judges for f in BAR_FLAGS))
+            print(f"| {preset} | {m} | " + " | ".join(str(total[f]) for f in FLAGS)
                   + f" | {len(failing)}{': ' + ', '.join(failing) if failing else ''} |")
 
 
@@ -240,8 +245,7 @@ def score(a) -> int:
 def score_rate(a, key: dict) -> int:
     models, presets = key["models"], key["presets"]
     keep = {(preset, m): Counter() for preset in presets for m in models}
-    flags = {(preset, m): Counter() for preset in presets for m in models}
-    bar_flags: dict[tuple, Counter] = {}
+    tallies: dict[tuple, Counter] = {}  # (preset, photo, model) -> judges raising each flag
     judged = 0
     for path, entries, verdicts in _judged(a, key):
         for name, v in verdicts.items():
@@ -249,9 +253,7 @@ def score_rate(a, key: dict) -> int:
             if v.get("keep") not in ("yes", "no"):
                 raise SrganError(f"{path}: {name}: 'keep' must be yes or no, not {v.get('keep')!r}")
             keep[(e["preset"], e["model"])][v["keep"]] += 1
-            raised = _flag_set(path, name, v.get("flags"))
-            flags[(e["preset"], e["model"])].update(raised)
-            bar_flags.setdefault((e["preset"], e["photo"], e["model"]), Counter()).update(raised & set(BAR_FLAGS))
+            _tally(tallies, path, name, (e["preset"], e["photo"], e["model"]), v.get("flags"))
             judged += 1
     n_judges = len(a.verdicts)
     print(f"{judged} verdicts from {n_judges} judges\n")
@@ -260,17 +262,14 @@ def score_rate(a, key: dict) -> int:
     for preset in presets:
         print(f"| {preset} | " + " | ".join(f"{keep[(preset, m)]['yes']} of {sum(keep[(preset, m)].values())}"
                                             for m in models) + " |")
-    _flag_table(presets, models, flags, bar_flags, n_judges)
+    _flag_table(presets, models, tallies, n_judges)
     return 0
 
 
 def score_pairs(a, key: dict) -> int:
-    models = key["models"]
-    presets = key["presets"]
+    models, presets = key["models"], key["presets"]
     wins = {preset: Counter() for preset in presets}  # preset -> Counter over models and "same"
-    flags = {(preset, m): Counter() for preset in presets for m in models}  # all judges' flags
-    # (preset, photo, model) -> how many judges raised each of the bar's flags against it
-    bar_flags: dict[tuple, Counter] = {}
+    tallies: dict[tuple, Counter] = {}  # (preset, photo, model) -> judges raising each flag
     judged = 0
     for path, entries, verdicts in _judged(a, key):
         for name, v in verdicts.items():
@@ -279,10 +278,11 @@ def score_pairs(a, key: dict) -> int:
             if better not in ("left", "right", "same"):
                 raise SrganError(f"{path}: {name}: 'better' must be left, right or same, not {better!r}")
             wins[e["preset"]]["same" if better == "same" else e[better]] += 1
+            sides = v.get("flags") or {}
+            if not isinstance(sides, dict):
+                raise SrganError(f"{path}: {name}: 'flags' must be {{\"left\": [...], \"right\": [...]}}")
             for side in ("left", "right"):
-                raised = _flag_set(path, name, (v.get("flags") or {}).get(side))
-                flags[(e["preset"], e[side])].update(raised)
-                bar_flags.setdefault((e["preset"], e["photo"], e[side]), Counter()).update(raised & set(BAR_FLAGS))
+                _tally(tallies, path, name, (e["preset"], e["photo"], e[side]), sides.get(side))
             judged += 1
     n_judges = len(a.verdicts)
     print(f"{judged} verdicts from {n_judges} judges\n")
@@ -291,7 +291,7 @@ def score_pairs(a, key: dict) -> int:
     for preset, c in [*wins.items(), ("all", sum(wins.values(), Counter()))]:
         total = sum(c.values()) or 1
         print(f"| {preset} | " + " | ".join(f"{c[m]} ({c[m] / total:.0%})" for m in models) + f" | {c['same']} |")
-    _flag_table(presets, models, flags, bar_flags, n_judges)
+    _flag_table(presets, models, tallies, n_judges)
     return 0
 
 
