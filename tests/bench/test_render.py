@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from srgan.bench.render import denoise_text, describe_machine, describe_preset, figures_text, real_text, render, sr_text
+from srgan.bench.render import (denoise_text, describe_machine, describe_preset, figures_text, real_text, rel, render,
+                                sr_text)
 
 MACHINE = {"cpu": "Test CPU", "cores": 2, "threads": 1, "torch": "2.0", "python": "3.11", "date": "2024-01-01 00:00 UTC",
            "commit": "abc1234", "load": None}
@@ -114,3 +115,14 @@ def test_render_is_one_markdown_file_with_header_sections_and_a_final_newline():
 def test_machine_without_a_checkout_has_an_unknown_commit():
     machine = describe_machine(None)
     assert machine["commit"] == "unknown" and machine["cores"] >= 1 and machine["threads"] >= 1
+
+
+def test_paths_in_commands_are_relative_one_level_up_else_absolute(tmp_path, monkeypatch):
+    # A reproduce command is run from the checkout: ../shared/... reads well there, ../../x does not.
+    work = tmp_path / "a" / "repo"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert rel(work / "configs" / "x.txt") == str(Path("configs") / "x.txt")
+    assert rel(tmp_path / "a" / "shared" / "Set5") == str(Path("..") / "shared" / "Set5")
+    far = tmp_path / "elsewhere" / "Set5"
+    assert rel(far) == str(far.resolve())

@@ -4,6 +4,7 @@ import pytest
 from PIL import Image
 
 from conftest import smooth_image
+from srgan.bench.render import rel
 from srgan.bench.report import REAL_PRESETS, cats_list, cats_missing_note, default_datasets, real_datasets, real_section
 from srgan.cli import main
 from srgan.errors import SrganError
@@ -42,7 +43,7 @@ def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, cap
     assert "| method | JPEG 50 | JPEG 75 | blur σ 1 px + noise σ 0.02 + JPEG 70 | clean bicubic input |" in real
     assert "| srresnet-x4 (ours" in real and "| bicubic | " in real and "Blockiness" in real
     assert ("- bicubic: `for d in jpeg50 jpeg75 blur-noise-jpeg70 bicubic; do srgan evaluate --model bicubic "
-            f"--data {data} --max-images 1 --degrade $d; done`") in real
+            f"--data {rel(data)} --max-images 1 --degrade $d; done`") in real
     assert "![Real photos: ×4 on JPEG 50 inputs, 1:1](figures/real_photos.png)" in real
     assert (out / "figures" / "real_photos.png").is_file()
     real_rows = (out / "results" / "real_per_image.csv").read_text().splitlines()
@@ -54,7 +55,7 @@ def test_quick_report_writes_tables_notes_and_figures(tmp_path, monkeypatch, cap
     if "denoiser" in zoo.shipped_models():
         den = text[text.index("## Denoising"):]
         assert "| denoiser (ours, σ estimated) | " in den and "| denoiser (ours, σ given) | " in den
-        assert f"`srgan evaluate --model denoiser --sigma-given --data {data} --noise 0.1 0.2 0.4 0.5 --max-images 1`" in den
+        assert f"`srgan evaluate --model denoiser --sigma-given --data {rel(data)} --noise 0.1 0.2 0.4 0.5 --max-images 1`" in den
     if "h = " in text:  # NL-means ran (opencv-contrib installed): tuned h printed, rows in the table
         assert "| OpenCV NL-means (h tuned per σ) | " in text
         assert (out / "results" / "denoise_per_image.csv").read_text().count("\n") >= 5
