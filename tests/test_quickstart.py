@@ -27,6 +27,10 @@ def test_make_demo_creates_its_output_folder_and_upscales_the_bundled_photo(tmp_
     assert run.returncode == 0, run.stderr[-2000:]
     with Image.open(CHECKOUT / "examples" / "chelsea.png") as src, Image.open(out / "chelsea_x4.png") as sr:
         assert sr.size == (src.width * 4, src.height * 4)
-    # both evaluate commands print their row for the bundled photo: bicubic, then the default model
+    # Each evaluate prints its row for the bundled photo: bicubic, then the default, on the clean copy, then on JPEG 75,
+    # where the row also has a blockiness column.
     rows = [line.split() for line in run.stdout.splitlines() if line.startswith("examples ")]
-    assert [r[1] for r in rows] == ["bicubic", default_upscaler()] and all(float(r[4]) > 25 for r in rows), run.stdout
+    default = default_upscaler()
+    assert [r[1] for r in rows] == ["bicubic", default, "bicubic", default], run.stdout
+    assert [r[3] for r in rows[2:]] == ["jpeg75", "jpeg75"] and all(float(r[5]) > 25 for r in rows[2:]), run.stdout
+    assert all(float(r[4]) > 25 for r in rows[:2]), run.stdout
