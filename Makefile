@@ -30,7 +30,7 @@ demo: $(STAMP)
 	@echo "--- the same input saved as JPEG 75, what photos usually are (blockiness: 1.0 = no 8x8 JPEG tiles drawn)"
 	$(BIN)/srgan evaluate --model bicubic --data examples --degrade jpeg75
 	$(BIN)/srgan evaluate --model $(DEFAULT_MODEL) --data examples --degrade jpeg75
-	@echo "The default model is for JPEG, blurred or noisy photos; on clean inputs --model srresnet-x4 scores higher PSNR (srgan models lists them)."
+	@echo "The *-real models are for JPEG, blurred or noisy photos; on clean inputs --model srresnet-x4 scores higher PSNR (srgan models lists them)."
 
 # docs/RESULTS.md, its CSVs and figures: bicubic, every peer in ../shared/peers and our shipped models (tens of minutes).
 report: $(STAMP)

@@ -101,18 +101,6 @@ def _check_args(a) -> list[Path]:
     return photos
 
 
-def _save_png(img: np.ndarray, path: Path) -> None:
-    import io
-
-    from PIL import Image
-
-    from srgan.io.files import atomic_write_bytes
-
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 GAP = 8  # white pixels between the pictures of a sheet
 
 
@@ -126,6 +114,9 @@ def _deal(a, mode: str, photos: list[Path], prefix: str, layout, blank: dict) ->
     """Each judge's folder: the sheets ``layout(rng)`` gives (sheet, key entry), in the order it gives them, as
     PREFIX_NNN.png, and with --template an empty verdict ``blank`` for each; then the key, apart from the judges.
     ``layout`` draws from the one generator judge after judge, so a seed gives the same sets again."""
+    from PIL import Image
+
+    from srgan.bench.figures import save_figure
     from srgan.io.files import atomic_write_json
 
     rng = np.random.default_rng(a.seed)
@@ -136,7 +127,7 @@ def _deal(a, mode: str, photos: list[Path], prefix: str, layout, blank: dict) ->
         entries = {}
         for n, (sheet, entry) in enumerate(layout(rng), 1):
             entries[name := f"{prefix}_{n:03d}"] = entry
-            _save_png(sheet, folder / f"{name}.png")
+            save_figure(Image.fromarray(sheet), folder / f"{name}.png")
         key["judges"][str(j)] = entries
         if a.template:
             atomic_write_json(folder / "verdicts.json", {name: blank for name in entries})

@@ -42,6 +42,8 @@ NLM_TUNE_IMAGES = 20
 BM3D_IMAGES = 10
 # Four decimals in the per-image CSVs: more than the metrics mean, and they keep the committed files small.
 CSV_DECIMALS = 4
+# The validation cats, listed in the checkout by paths relative to the list (into ../shared beside it).
+CATS_LIST = Path("configs") / "cats_val.txt"
 
 # The real-photo section (issue 19): each `srgan evaluate --degrade` preset that stands for a shared photo, then the
 # clean benchmark input for reference, on photos outside the training data (BSD100 and the validation cats).
@@ -151,7 +153,7 @@ def run_report(
 
 def cats_list(checkout: Path) -> Path | None:
     """configs/cats_val.txt when it and the photos it lists (in the shared folder beside it) are there."""
-    cats = checkout / "configs" / "cats_val.txt"
+    cats = checkout / CATS_LIST
     if not cats.is_file():
         return None
     from srgan.train.data import read_path_list
@@ -167,7 +169,7 @@ def cats_missing_note(checkout: Path, cats: Path | None) -> str | None:
     """Why the validation cats' column is missing although the checkout lists them, else None. Their list's paths
     are relative to it, so a checkout without ../shared beside it (a copy elsewhere, ``--shared`` pointing away)
     finds none: said, not silently dropped."""
-    listed = checkout / "configs" / "cats_val.txt"
+    listed = checkout / CATS_LIST
     if cats is not None or not listed.is_file():
         return None
     return (f"Validation cats left out: the photos {rel(listed)} lists are not there (its paths are relative to it, "

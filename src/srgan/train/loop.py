@@ -639,6 +639,8 @@ def train(
     from srgan.io.files import atomic_write_bytes
     from srgan.train.config import load_run_config
 
+    # The process group is joined later (Trainer); until then torchrun's environment says which process this is.
+    main_process = int(os.environ.get("RANK", "0")) == 0
     if resume is not None:
         run_dir = Path(resume)
         cfg = load_run_config(run_dir, overrides, sets)
@@ -657,10 +659,10 @@ def train(
             raise SrganError(f"{run_dir}: already holds a run; resume it with --resume {run_dir} or choose another --out")
         # A run writes several files there: never over a user's. Rank 0 only: the other processes of a
         # multi-process run may already see the config.yaml rank 0 has just written.
-        if int(os.environ.get("RANK", "0")) == 0 and run_dir.is_dir() and any(run_dir.iterdir()):
+        if main_process and run_dir.is_dir() and any(run_dir.iterdir()):
             raise SrganError(f"--out {run_dir}: the folder is not empty; choose a new or empty folder")
         is_resume = False
-    if int(os.environ.get("RANK", "0")) == 0:
+    if main_process:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
